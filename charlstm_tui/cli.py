@@ -1,0 +1,231 @@
+"""The ``charlstm-tui`` command line.
+
+Only parsing and printing live here. Heavy imports (torch, textual) happen inside the
+commands that need them, so ``--help`` and most bad input answer instantly. Every
+domain error (``core.errors.CharLSTMError``) becomes one ``Error: ...`` line on stderr
+and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import click
+
+from . import BUNDLED_CHECKPOINT, __version__
+
+CHECKPOINT_ENV = "CHARLSTM_CHECKPOINT"
+
+
+@contextlib.contextmanager
+def domain_errors() -> Iterator[None]:
+    """Turn core's errors into a ClickException: one line, exit status 1."""
+    from core.errors import CharLSTMError
+
+    try:
+        yield
+    except CharLSTMError as e:
+        raise click.ClickException(str(e)) from None
+
+
+def checkpoint_option(f: Any) -> Any:
+    return click.option(
+        "--checkpoint", "-c", type=click.Path(dir_okay=False, path_type=Path), envvar=CHECKPOINT_ENV,
+        default=None, show_envvar=True,
+        help="Checkpoint file [default: the bundled Tiny Shakespeare model].",
+    )(f)
+
+
+def resolve_checkpoint(path: Path | None) -> Path:
+    return path if path is not None else BUNDLED_CHECKPOINT
+
+
+def load(path: Path | None):  # -> core.checkpoint.Checkpoint
+    from core.checkpoint import load_checkpoint
+
+    with domain_errors():
+        return load_checkpoint(resolve_checkpoint(path))
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@checkpoint_option
+@click.version_option(__version__, prog_name="charlstm-tui")
+@click.pass_context
+def cli(ctx: click.Context, checkpoint: Path | None) -> None:
+    """A terminal playground for a character-level LSTM language model.
+
+    With no command, opens the interactive app on the bundled checkpoint
+    (or --checkpoint / $CHARLSTM_CHECKPOINT).
+    """
+    if ctx.invoked_subcommand is None:
+        from .app import run_app
+
+        run_app(resolve_checkpoint(checkpoint), explicit=checkpoint is not None)
+
+
+# -- generate ---------------------------------------------------------------------------
+
+@cli.command()
+@checkpoint_option
+@click.option("--prompt", "-p", default=None, help="Seed text. [default: start from a newline, as the lab does]")
+@click.option("--prompt-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Read the seed text from a file.")
+@click.option("--length", "-n", type=click.IntRange(1, 1_000_000), default=500, show_default=True,
+              help="Characters to generate.")
+@click.option("--temperature", "-t", type=click.FloatRange(0, 100), default=0.8, show_default=True,
+              help="Sampling temperature; 0 = greedy (argmax).")
+@click.option("--top-k", type=click.IntRange(1), default=None, help="Sample from the k most likely characters only.")
+@click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=None,
+              help="Nucleus sampling: the smallest set of characters with this much probability, in (0, 1].")
+@click.option("--seed", "-s", type=int, default=None, help="RNG seed for reproducible text. [default: random]")
+@click.option("--mode", type=click.Choice(["stateful", "window"]), default="stateful", show_default=True,
+              help="stateful: carry the LSTM state, O(1) per char. window: the lab's, re-read the last block each char.")
+@click.option("--num-samples", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Independent samples, drawn together in one batched pass.")
+@click.option("--drop-unknown", is_flag=True, help="Drop prompt characters the model does not know instead of failing.")
+@click.option("--echo/--no-echo", default=True, show_default=True, help="Print the prompt before the generated text.")
+@click.option("--verbose", "-v", is_flag=True, help="Report chars/s on stderr.")
+def generate(checkpoint: Path | None, prompt: str | None, prompt_file: Path | None, length: int, temperature: float,
+             top_k: int | None, top_p: float | None, seed: int | None, mode: str, num_samples: int,
+             drop_unknown: bool, echo: bool, verbose: bool) -> None:
+    """Generate text, streamed to stdout as it is sampled."""
+    if prompt is not None and prompt_file is not None:
+        raise click.UsageError("--prompt and --prompt-file cannot be used together; pick one")
+    if prompt_file is not None:
+        with domain_errors():
+            from core.data import load_text
+
+            prompt = load_text(prompt_file, min_chars=1)
+    prompt = prompt or ""
+    ckpt = load(checkpoint)
+    from core.sampling import SampleConfig, Sampler
+
+    with domain_errors():
+        sampler = Sampler(ckpt.build_model(), ckpt.vocab)
+        if drop_unknown:
+            ids, dropped = ckpt.vocab.encode_lenient(prompt)
+            if dropped:
+                from core.vocab import describe_chars
+
+                click.echo(f"note: dropped characters not in the vocabulary: {describe_chars(dropped)}", err=True)
+            prompt = ckpt.vocab.decode(ids)
+        sampler.encode_prompt(prompt)  # fail fast, before printing anything
+        config = SampleConfig(temperature=temperature, top_k=top_k, top_p=top_p, length=length, seed=seed, mode=mode,
+                              block_size=int(ckpt.train.get("config", {}).get("block_size", 256)))
+        with _stdout_guard():
+            start = time.perf_counter()
+            if num_samples == 1:
+                count = _stream(sampler.stream(prompt, config), prompt if echo else "")
+            else:
+                count = 0
+                for i, text in enumerate(sampler.generate_batch(prompt, config, num_samples)):
+                    sys.stdout.write(f"{'' if i == 0 else chr(10)}--- sample {i + 1} ---\n{prompt if echo else ''}{text}\n")
+                    count += len(text)
+                sys.stdout.flush()
+            elapsed = time.perf_counter() - start
+    if verbose:
+        click.echo(f"{count:,} chars in {elapsed:.2f} s: {count / max(elapsed, 1e-9):,.0f} chars/s ({mode})", err=True)
+
+
+def _stream(chars: Iterator[str], head: str) -> int:
+    """Write characters as they come: flushed each character on a TTY, in blocks in a pipe."""
+    out = sys.stdout
+    tty = out.isatty()
+    out.write(head)
+    count = 0
+    for ch in chars:
+        out.write(ch)
+        count += 1
+        if tty:
+            out.flush()
+    out.write("\n")
+    out.flush()
+    return count
+
+
+@contextlib.contextmanager
+def _stdout_guard() -> Iterator[None]:
+    """A closed pipe (``| head``) ends the command quietly, as Unix tools do."""
+    try:
+        yield
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes at exit
+        sys.exit(0)
+
+
+# -- info and eval ------------------------------------------------------------------------
+
+@cli.command()
+@checkpoint_option
+def info(checkpoint: Path | None) -> None:
+    """Describe a checkpoint: config, size, vocabulary, training and best val loss."""
+    import math
+
+    path = resolve_checkpoint(checkpoint)
+    ckpt = load(checkpoint)
+    c, t = ckpt.model_config, ckpt.train
+    n_params = sum(v.numel() for v in ckpt.state_dict.values())
+    best = ckpt.best_val_loss
+    lines = [
+        f"checkpoint   {path} ({path.stat().st_size / 1e6:.1f} MB)",
+        f"model        LSTM {c.n_layers} x {c.n_embd}, dropout {c.dropout}, vocab {c.vocab_size}",
+        f"parameters   {n_params:,}",
+        f"vocabulary   {''.join(ckpt.vocab.chars)!r}",
+        f"data         {t.get('data') or 'unknown'} ({t.get('data_chars', 0):,} chars)",
+        f"training     {ckpt.step:,} steps, {t.get('tokens_seen', 0):,} tokens, {t.get('elapsed', 0) / 60:.1f} min",
+        "best val     " + (f"{best:.4f} nats/char, {best / math.log(2):.4f} bits/char" if best is not None else "not evaluated"),
+    ]
+    cfg = t.get("config") or {}
+    if cfg:
+        lines.append("recipe       " + ", ".join(f"{k}={cfg[k]}" for k in
+                                              ("preset", "batch_size", "block_size", "lr", "min_lr", "weight_decay") if k in cfg))
+    click.echo("\n".join(lines))
+
+
+@cli.command("eval")
+@checkpoint_option
+@click.option("--data", "-d", "data_path", type=click.Path(path_type=Path), required=True, help="A UTF-8 text file.")
+@click.option("--split", type=click.Choice(["val", "all"]), default="val", show_default=True,
+              help="val: the last 10% of the file (the trainer's split). all: the whole file.")
+@click.option("--block-size", type=click.IntRange(1), default=None,
+              help="Window length. [default: the checkpoint's training block size]")
+def eval_(checkpoint: Path | None, data_path: Path, split: str, block_size: int | None) -> None:
+    """Loss of a checkpoint on a text: nats/char, bits/char and perplexity."""
+    ckpt = load(checkpoint)
+    from core.data import TextData, load_text
+    from core.evaluate import evaluate
+
+    block = block_size or int(ckpt.train.get("config", {}).get("block_size", 256))
+    with domain_errors():
+        data = TextData.from_text(load_text(data_path), vocab=ckpt.vocab)
+        report = evaluate(ckpt.build_model(), data, split, block)
+    click.echo(f"{split}: loss {report.loss:.4f} nats/char, {report.bits_per_char:.4f} bits/char, "
+               f"perplexity {report.perplexity:.3f} ({report.chars:,} chars, windows of {block})")
+
+
+from .train_cli import train  # noqa: E402  (registers `train`; kept in its own module)
+
+cli.add_command(train)
+
+
+def main() -> None:
+    """Entry point: errors print as a single ``Error:`` line, never a usage dump or traceback."""
+    try:
+        rv = cli.main(standalone_mode=False, prog_name="charlstm-tui")
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.UsageError as e:
+        hint = f" (see: {e.ctx.command_path} --help)" if e.ctx is not None else ""
+        click.echo(f"Error: {e.format_message()}{hint}", err=True)
+        sys.exit(e.exit_code)
+    except click.ClickException as e:
+        click.echo(f"Error: {e.format_message()}", err=True)
+        sys.exit(e.exit_code)
+    sys.exit(rv if isinstance(rv, int) else 0)

@@ -1,0 +1,1 @@
+"""The bundled checkpoint ships here; see README.md in this folder for its model card."""
