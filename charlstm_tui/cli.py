@@ -209,9 +209,11 @@ def eval_(checkpoint: Path | None, data_path: Path, split: str, block_size: int 
                f"perplexity {report.perplexity:.3f} ({report.chars:,} chars, windows of {block})")
 
 
-from .train_cli import train  # noqa: E402  (registers `train`; kept in its own module)
+from .score_cli import score  # noqa: E402  (commands kept in their own modules)
+from .train_cli import train  # noqa: E402
 
 cli.add_command(train)
+cli.add_command(score)
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ _EXPORTS = {
     "Checkpoint": "checkpoint", "load_checkpoint": "checkpoint", "save_checkpoint": "checkpoint",
     "SampleConfig": "sampling", "Sampler": "sampling",
     "LossReport": "evaluate", "evaluate": "evaluate",
+    "TextScore": "score", "score_text": "score",
     "TrainConfig": "train", "PRESETS": "train", "Progress": "train", "train": "train",
 }
 __all__ = sorted(_EXPORTS)
