@@ -1,28 +1,52 @@
-"""How ``charlstm-tui train`` shows progress: a rich bar on a TTY, log lines otherwise."""
+"""How ``charlstm-tui train`` shows progress: a rich bar on a TTY, log lines otherwise.
+
+Both render the :class:`core.train.Progress` events of one run. Evaluations print one
+line each: ours (``eval    500: train 1.8172  val 1.9012  best 1.9012 *``) or, for
+``--preset lab``, the lab's own (``Iter 500: train loss 1.8172, val loss 1.9012``).
+"""
 
 from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import click
 
 
-def _duration(seconds: float | None) -> str:
+def duration(seconds: float | None) -> str:
+    """``75.2`` -> ``1:15``; ``None`` -> ``?``."""
     if seconds is None:
         return "?"
     seconds = int(seconds)
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"
 
 
-class LogLines:
-    """Plain lines for logs and CI: every eval, plus a step line at most every 10 s."""
+def eval_line(e: Any, lab: bool) -> str:
+    """One evaluation, in the lab's form or ours (a ``*`` marks a new best, saved)."""
+    if lab:
+        return f"Iter {e.step}: train loss {e.train_loss:.4f}, val loss {e.val_loss:.4f}"
+    return (f"eval {e.step:>6}: train {e.train_loss:.4f}  val {e.val_loss:.4f}  "
+            f"best {e.best_val_loss:.4f}{' *' if e.improved else ''}")
 
-    def __init__(self, out: Path, silent: bool = False, every_s: float = 10.0) -> None:
-        self.out, self.silent, self.every_s = out, silent, every_s
-        self._last = 0.0
+
+def step_line(e: Any) -> str:
+    return (f"step {e.step:>6}/{e.max_iters}  loss {e.loss:.4f}  lr {e.lr:.2e}  {e.tokens_per_s:,.0f} tok/s  "
+            f"elapsed {duration(e.elapsed)}  eta {duration(e.eta)}")
+
+
+def done_line(e: Any) -> str:
+    best = f"best val {e.best_val_loss:.4f}" if e.best_val_loss is not None else "not evaluated"
+    saved = f"saved {e.path}" if e.path else "nothing saved"
+    return f"{e.reason}: {e.step:,} steps in {duration(e.elapsed)}, {best}; {saved}"
+
+
+class LogLines:
+    """Plain lines for logs and CI: every evaluation, plus a step line at most every ``every_s``."""
+
+    def __init__(self, lab: bool = False, silent: bool = False, every_s: float = 10.0) -> None:
+        self.lab, self.silent, self.every_s = lab, silent, every_s
+        self._last_step_line = -float("inf")
 
     def __enter__(self) -> "LogLines":
         return self
@@ -33,9 +57,9 @@ class LogLines:
     def echo(self, line: str) -> None:
         if not self.silent:
             click.echo(line)
-            sys.stdout.flush()
+            sys.stdout.flush()  # CI logs show progress as it happens
 
-    def start(self, config: Any, data: Any, data_name: str) -> None:
+    def start(self, config: Any, data: Any, data_name: str, resumed_step: int = 0) -> None:
         from core.train import amp_dtype_for, resolve_device
 
         device = resolve_device(config.device)
@@ -46,47 +70,31 @@ class LogLines:
             f"{device.type} {str(amp).replace('torch.', '') if amp else 'fp32'}, "
             f"batch {config.batch_size} x block {config.block_size}, {config.max_iters:,} iters"
             + (f", time limit {config.time_limit:g} min" if config.time_limit else "")
+            + (f"; resuming at step {resumed_step:,}" if resumed_step else "")
         )
 
     def show(self, e: Any) -> None:
-        now = time.monotonic()
-        if e.kind == "step" and now - self._last >= self.every_s:
-            self._last = now
-            self.echo(f"step {e.step:>6}/{e.max_iters}  loss {e.loss:.4f}  lr {e.lr:.2e}  "
-                      f"{e.tokens_per_s:,.0f} tok/s  elapsed {_duration(e.elapsed)}  eta {_duration(e.eta)}")
+        if e.kind == "step":
+            now = time.monotonic()
+            if now - self._last_step_line >= self.every_s:
+                self._last_step_line = now
+                self.echo(step_line(e))
         elif e.kind == "eval":
-            mark = " *" if e.val_loss == e.best_val_loss else ""
-            self.echo(f"eval {e.step:>6}: train {e.train_loss:.4f}  val {e.val_loss:.4f}  best {e.best_val_loss:.4f}{mark}")
+            self.echo(eval_line(e, self.lab))
         elif e.kind == "done":
-            self.done(e)
-
-    def done(self, e: Any) -> None:
-        best = f"best val {e.best_val_loss:.4f}" if e.best_val_loss is not None else "not evaluated"
-        self.echo(f"{e.reason}: {e.step:,} steps in {_duration(e.elapsed)}, {best}; saved {e.path}")
-
-
-class LabLines(LogLines):
-    """The lab's own lines, ``Iter 500: train loss 1.8172``, with the val loss added."""
-
-    def show(self, e: Any) -> None:
-        if e.kind == "eval":
-            self.echo(f"Iter {e.step}: train loss {e.train_loss:.4f}, val loss {e.val_loss:.4f}")
-        elif e.kind == "done":
-            self.done(e)
+            self.echo(done_line(e))
 
 
 class RichBar(LogLines):
-    """A live bar with loss, tokens/s and ETA; evaluations print above it."""
+    """A live bar with loss, best val, tokens/s and ETA; evaluations print above it."""
 
     def __enter__(self) -> "RichBar":
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
-        self.progress = Progress(
-            TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[stats]}"),
-            TimeRemainingColumn(), transient=False,
-        )
+        self.progress = Progress(TextColumn("[bold]train"), BarColumn(), TaskProgressColumn(),
+                                 TextColumn("{task.fields[stats]}"))
+        self.task = self.progress.add_task("train", total=1.0, stats="")
         self.progress.__enter__()
-        self.task = None
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -96,11 +104,11 @@ class RichBar(LogLines):
         self.progress.console.print(line, markup=False, highlight=False)
 
     def show(self, e: Any) -> None:
-        if self.task is None:
-            self.task = self.progress.add_task("train", total=e.max_iters, completed=e.step - 1, stats="")
         if e.kind == "step":
             best = f"  best val {e.best_val_loss:.4f}" if e.best_val_loss is not None else ""
-            self.progress.update(self.task, completed=e.step,
-                                 stats=f"loss {e.loss:.4f}{best}  {e.tokens_per_s:,.0f} tok/s  eta {_duration(e.eta)}")
+            self.progress.update(self.task, completed=e.fraction, stats=(
+                f"step {e.step:,}  loss {e.loss:.4f}{best}  {e.tokens_per_s:,.0f} tok/s  eta {duration(e.eta)}"))
         else:
+            if e.kind == "done":
+                self.progress.update(self.task, completed=e.fraction)
             super().show(e)
