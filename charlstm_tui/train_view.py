@@ -91,7 +91,7 @@ class RichBar(LogLines):
     def __enter__(self) -> "RichBar":
         from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
-        self.progress = Progress(TextColumn("[bold]train"), BarColumn(), TaskProgressColumn(),
+        self.progress = Progress(TextColumn("[bold]train"), BarColumn(bar_width=30), TaskProgressColumn(),
                                  TextColumn("{task.fields[stats]}"))
         self.task = self.progress.add_task("train", total=1.0, stats="")
         self.progress.__enter__()

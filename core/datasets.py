@@ -53,6 +53,9 @@ def tinyshakespeare(timeout: float = 30.0) -> Path:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             body = response.read(SIZE * 2)  # a bound, in case the URL serves something huge
+            promised = response.headers.get("Content-Length", "")
+        if promised.isdigit() and len(body) < int(promised) <= SIZE * 2:
+            raise http.client.IncompleteRead(body, int(promised) - len(body))  # read(n) returns short, silently
     except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as e:
         reason = getattr(e, "reason", None) or e or type(e).__name__
         raise DataError(f"cannot download Tiny Shakespeare from {url} ({reason}); {fix}") from None

@@ -230,13 +230,17 @@ class _Dist:
         torch.distributed.broadcast(t, 0)
         return t.tolist()
 
-    def gather(self, obj: Any) -> list[Any]:
-        """Every rank's ``obj``, in rank order, on every rank."""
+    def gather(self, state: dict[str, torch.Tensor], device: torch.device) -> list[dict[str, torch.Tensor]]:
+        """Every rank's ``state`` (same keys and shapes on all ranks), in rank order, on the CPU."""
         if self.world == 1:
-            return [obj]
-        objs: list[Any] = [None] * self.world
-        torch.distributed.all_gather_object(objs, obj)
-        return objs
+            return [state]
+        gathered: list[dict[str, torch.Tensor]] = [{} for _ in range(self.world)]
+        for key, tensor in state.items():
+            parts = [torch.empty_like(tensor, device=device) for _ in range(self.world)]
+            torch.distributed.all_gather(parts, tensor.to(device))
+            for rank, part in enumerate(parts):
+                gathered[rank][key] = part.cpu()
+        return gathered
 
     def barrier(self) -> None:
         if self.world > 1:
@@ -378,7 +382,7 @@ def _train(config: TrainConfig, data: TextData, out: Path, resume: Checkpoint | 
     def save(best: bool) -> None:
         """Best (if asked), then last, then metrics. Collective: every rank calls it."""
         nonlocal metrics_synced
-        rng = dist.gather(_rng_state(batch_gen, device))
+        rng = dist.gather(_rng_state(batch_gen, device), device)
         if dist.main:
             if best:
                 save_checkpoint(out, snapshot(rng=None))
@@ -426,7 +430,12 @@ def _train(config: TrainConfig, data: TextData, out: Path, resume: Checkpoint | 
         if config.grad_clip > 0:
             scaler.unscale_(optimizer)
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        scaler.step(optimizer)
+        try:
+            scaler.step(optimizer)
+        except RuntimeError as e:  # an absurd --lr: AdamW's step size itself overflows
+            if "overflow" not in str(e):
+                raise
+            raise TrainingError(f"the update overflowed at step {step} (lr {lr:g}): lower --lr; {_last_good(out)}") from None
         scaler.update()
         step += 1
         window_steps += 1
@@ -485,7 +494,9 @@ def _check_writable(out: Path) -> None:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as e:
-        raise CheckpointError(f"cannot write checkpoints to {out} ({e.strerror or e}); "
+        blocker = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
+        why = f"{blocker} is a file, not a folder" if blocker else e.strerror or str(e)
+        raise CheckpointError(f"cannot write checkpoints to {out} ({why}); "
                               "choose another --out in a writable folder") from None
 
 

@@ -114,7 +114,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(data, tmp_path):
     run(replace(CONFIG, max_iters=10), data, out)
     before = {p: p.read_bytes() for p in (out, last_path(out))}
     # An absurd learning rate drives the weights past fp32's range within two steps.
-    blowup = replace(CONFIG, lr=1e38, min_lr=1e38, warmup_iters=0, grad_clip=0, max_iters=30)
+    blowup = replace(CONFIG, lr=1e30, min_lr=1e30, warmup_iters=0, grad_clip=0, max_iters=30)
     with pytest.raises(TrainingError, match=r"loss became (nan|inf).*lower --lr.*last good checkpoints are"):
         run(blowup, data, out, resume=last_path(out))
     assert {p: p.read_bytes() for p in before} == before
@@ -151,3 +151,9 @@ def test_lab_optimizer_decays_every_parameter_like_torch_defaults(data, tmp_path
     groups = load_state(last_path(out)).resume["optimizer"]["param_groups"]
     assert len(groups) == 1 and groups[0]["weight_decay"] == 0.01 and tuple(groups[0]["betas"]) == (0.9, 0.999)
     assert groups[0]["lr"] == 3e-4
+
+
+def test_an_overflowing_update_is_a_clear_error(data, tmp_path):
+    # AdamW's first step size is lr / (1 - 0.9): 1e38 overflows fp32 before any loss can.
+    with pytest.raises(TrainingError, match=r"the update overflowed at step 0 \(lr 1e\+38\): lower --lr; no checkpoint"):
+        run(replace(CONFIG, lr=1e38, min_lr=1e38, warmup_iters=0), data, tmp_path / "m.pt")

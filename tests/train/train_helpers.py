@@ -9,9 +9,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 
 from charlstm_tui.cli import cli
+
+# The same file tests/conftest.py points at (that module can't be imported by name: every
+# test folder's conftest is called "conftest").
+TINYSHAKESPEARE = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "tinyshakespeare.txt"
+needs_shared_data = pytest.mark.skipif(not TINYSHAKESPEARE.exists(), reason="../shared/data/tinyshakespeare.txt is absent")
 
 # Options for a run that takes well under a second: a 1x16 LSTM on short windows.
 TINY = ["--n-embd", "16", "--n-layers", "1", "--batch-size", "4", "--block-size", "16", "--eval-iters", "1",
