@@ -40,8 +40,9 @@ def _opt(name: str, type_: Any, help_: str) -> Any:
 @click.option("--preset", type=click.Choice(PRESET_NAMES), default=None,
               help="default: ours, tuned for val loss (2x512, dropout 0.3, weight decay, warm-up, cosine decay, clipping). "
                    "lab: the lab's recipe exactly (1-layer LSTM, no dropout, B128, T256, AdamW lr 3e-4, 10,000 iters, "
-                   "eval every 500 over 200 batches) with n_embd 512: the lab hides its size, and 512 is the one its "
-                   "published losses match and a multiple of 128 that cuDNN's fast LSTM kernels need. "
+                   "eval every 500 over 200 batches) with n_embd 512: the lab hides its size; 512 is the size this "
+                   "project's reference figures were measured with, and a multiple of 128 as cuDNN's fast LSTM "
+                   "kernels need. "
                    "quick: a good model of any text in about 90 s on a laptop CPU; sizes adapt to the text. "
                    "Other options override the preset.  [default: default]")
 @_opt("n_embd", click.IntRange(1), "Embedding and hidden size.")

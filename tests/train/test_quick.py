@@ -44,7 +44,7 @@ def test_tiny_corpus_gets_a_block_its_val_split_can_hold(n_chars):
 def test_adapt_quick_says_what_it_chose():
     config, message = adapt_quick(QUICK, 1_115_394)
     assert (config.n_embd, config.block_size, config.dropout) == (256, 128, 0.0)
-    assert message == "quick preset for 1,115,394 chars: 1x256 LSTM, block 128, dropout 0, 1.25 min"
+    assert message == "quick preset for 1,115,394 chars: 1x256 LSTM, block 128, dropout 0, 1.4 min"
     medium, message = adapt_quick(QUICK, 60_000)
     assert (medium.n_embd, medium.block_size, medium.dropout) == (128, 64, 0.1)
     assert "1x128 LSTM, block 64, dropout 0.1" in message
