@@ -1,7 +1,159 @@
-"""Placeholder until the terminal app lands."""
+"""The Textual app: ``charlstm-tui`` with no subcommand.
+
+Small on purpose: it owns the model loading (a thread worker, so the first frame
+appears before torch is even imported), the screens, global keys, the command
+palette and the theme. Generation lives in :mod:`charlstm_tui.screens.main`; the
+link to ``core`` in :mod:`charlstm_tui.bridge`.
+"""
+
+from __future__ import annotations
+
+import sys
+from functools import partial
+from pathlib import Path
+from typing import Iterable
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from .bridge import load_model
+from .messages import ModelFailed, ModelLoaded
+from .screens.main import MainScreen
+from .settings import History, load_settings
 
 
-def run_app(checkpoint, explicit: bool = False) -> None:
-    import click
+SWITCH_INTERVAL = 0.001  # seconds; see on_mount
 
-    raise click.ClickException("the interactive app is not built yet; use 'charlstm-tui generate' for now")
+
+class CharLSTMApp(App[None]):
+    """Live text generation from a character-level LSTM checkpoint."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "charlstm-tui"
+    BINDINGS = [
+        Binding("f1", "help", "Help"),
+        Binding("question_mark", "help", "Help", show=False),
+    ]
+
+    def __init__(self, checkpoint: Path, explicit: bool = False) -> None:
+        super().__init__()
+        self.checkpoint = Path(checkpoint)
+        self.explicit = explicit  # named by the user (vs the bundled default): shapes the error text
+        self.start_settings = load_settings()
+        self.main = MainScreen(self.start_settings, History())
+
+    def get_default_screen(self) -> Screen:
+        return self.main
+
+    def on_mount(self) -> None:
+        # The generation worker and the UI share the GIL. A 1 ms switch interval (not
+        # 5) lets the worker take it back sooner while a screen update runs, so the
+        # model keeps its speed while the screen keeps up.
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(SWITCH_INTERVAL)
+        if self.start_settings.theme in self.available_themes:
+            self.theme = self.start_settings.theme
+        # Load after the first frame is on screen: importing torch takes seconds.
+        self.call_after_refresh(self.open_checkpoint, self.checkpoint)
+
+    def on_unmount(self) -> None:
+        sys.setswitchinterval(self._switch_interval)
+
+    # -- the model -------------------------------------------------------------------------
+    def open_checkpoint(self, path: Path) -> None:
+        """Load ``path`` in the background; the main screen shows the loading state.
+        (The Train screen calls this with the checkpoint it just wrote.)"""
+        self.main.model_loading(path)
+        self._load(Path(path))
+
+    @work(thread=True, exclusive=True, group="load", exit_on_error=False)
+    def _load(self, path: Path) -> None:
+        from core.errors import CharLSTMError
+
+        try:
+            model = load_model(path)
+        except CharLSTMError as e:
+            self.post_message(ModelFailed(path, str(e)))
+        except Exception as e:  # noqa: BLE001  (anything else is still shown, never a traceback)
+            self.post_message(ModelFailed(path, f"could not load {path}: {type(e).__name__}: {e}"))
+        else:
+            self.post_message(ModelLoaded(model))
+
+    def on_model_loaded(self, message: ModelLoaded) -> None:
+        self.checkpoint = message.model.info.path
+        self.main.set_model(message.model)
+
+    def on_model_failed(self, message: ModelFailed) -> None:
+        self.main.model_failed()
+        error = message.error
+        if not self.explicit and not message.path.exists() and self.main.model is None:
+            error = (f"the bundled model is not installed at {message.path}; pick a checkpoint, "
+                     "or start with --checkpoint FILE (or CHARLSTM_CHECKPOINT)")
+        self._pick_checkpoint(error)
+
+    def _pick_checkpoint(self, error: str | None = None) -> None:
+        from .screens.checkpoint import CheckpointScreen
+
+        has_model = self.main.model is not None
+
+        def chosen(path: Path | None) -> None:
+            if path is not None:
+                self.explicit = True
+                self.open_checkpoint(path)
+            elif not has_model:
+                self.exit()  # nothing loaded and the user declined: nothing to do here
+
+        self.push_screen(CheckpointScreen(self.checkpoint, error, can_cancel=has_model), chosen)
+
+    # -- actions ---------------------------------------------------------------------------
+    def action_open_checkpoint(self) -> None:
+        """Pick another checkpoint file and load it."""
+        self._pick_checkpoint()
+
+    def action_help(self) -> None:
+        from .screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def watch_theme(self, theme: str) -> None:
+        # Persist the theme picked from the palette with the other settings.
+        if self.main.is_attached and theme != self.main.settings.theme:
+            self.main.generator.settings = self.main.settings.with_(theme=theme)
+            self.main.persist()
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """The command palette (Ctrl+P): every action, opening a checkpoint, the theme."""
+        yield from super().get_system_commands(screen)
+        main = self.main
+        yield SystemCommand("Open checkpoint…", "Load another model file", self.action_open_checkpoint)
+        yield SystemCommand("Help", "Keys and what each setting does (F1)", self.action_help)
+        if screen is not main:
+            return
+        commands = [
+            ("Generate", "Start a new run from the prompt (Enter)", main.action_generate),
+            ("Stop", "Stop generating now (Esc)", main.action_stop),
+            ("Continue", "Extend the text from the model's current state, after what you typed (Ctrl+N)",
+             main.action_continue),
+            ("Regenerate", "Sample the last run again from where it started (Ctrl+R)", main.action_regenerate),
+            ("Clear", "Empty the output and start a fresh context (Ctrl+L)", main.action_clear),
+            ("Save transcript…", "Write the whole transcript to a file (Ctrl+S)", main.action_save),
+            ("Copy last output", "Copy the last run's text: OSC 52 clipboard or a file (Ctrl+O)", main.action_copy),
+            ("Settings", "Move to the settings panel (F2)", main.action_focus_settings),
+            ("Temperature up", "Raise the temperature by 0.05 (F4)", partial(main.action_temperature, 1)),
+            ("Temperature down", "Lower the temperature by 0.05 (F3)", partial(main.action_temperature, -1)),
+            ("Toggle mode", "Switch between stateful and window sampling", main.action_toggle_mode),
+        ]
+        for title, help_text, callback in commands:
+            yield SystemCommand(title, help_text, callback)
+
+
+def run_app(checkpoint: Path, explicit: bool = False) -> None:
+    """Run the app on ``checkpoint`` (``explicit``: the user named it). Needs a terminal."""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        import click
+
+        raise click.ClickException("the interactive app needs a terminal; in scripts use 'charlstm-tui generate'")
+    CharLSTMApp(checkpoint, explicit=explicit).run()

@@ -1,0 +1,257 @@
+"""The one place the UI talks to ``core``.
+
+- :func:`load_model` reads a checkpoint (importing torch on first use); the app calls it
+  from a thread worker behind a loading state.
+- :class:`Generator` runs a :class:`~core.session.Session` from a thread worker: it
+  applies the context edits the UI queued (reset, feed text, rewind), then streams
+  characters into a :class:`StreamBuffer`.
+- The UI drains the buffer once per frame. A per-character ``call_from_thread`` would
+  cost a UI round trip per character (about 1,800 chars/s at best, stalling the worker);
+  a lock-protected list costs a few hundred nanoseconds per character.
+
+Nothing here imports Textual, and nothing imports torch until a model is loaded.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from core.session import Session
+    from core.vocab import CharVocab
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the status line and the model card say about a checkpoint."""
+
+    path: Path
+    name: str
+    params: int
+    val_loss: float | None
+    n_layers: int
+    n_embd: int
+    vocab_size: int
+    block_size: int
+    step: int
+
+    def summary(self) -> str:
+        from .widgets.status import human
+
+        loss = f"val {self.val_loss:.3f}" if self.val_loss is not None else "val —"
+        return f"{self.name} · {self.n_layers}×{self.n_embd} LSTM · {human(self.params)} params · {loss}"
+
+
+@dataclass
+class LoadedModel:
+    """A checkpoint ready to generate: its description, vocabulary and session."""
+
+    info: ModelInfo
+    vocab: "CharVocab"
+    session: "Session"
+
+    def clean(self, text: str) -> tuple[str, str]:
+        """``(kept text, dropped characters)``: what the model can read of ``text``."""
+        ids, dropped = self.vocab.encode_lenient(text)
+        return (self.vocab.decode(ids) if dropped else text), dropped
+
+
+def generation_threads() -> int:
+    """Torch threads for generation: one by default, leaving a core for the UI.
+
+    A one-character step is too small to split well over threads that also share the
+    machine with the UI thread; ``CHARLSTM_THREADS`` overrides."""
+    try:
+        return max(1, int(os.environ.get("CHARLSTM_THREADS", "1")))
+    except ValueError:
+        return 1
+
+
+def load_model(path: Path) -> LoadedModel:
+    """Read ``path`` and build its sampler and session. Slow (imports torch): call it
+    from a worker. Raises :class:`core.errors.CharLSTMError` with a one-line fix."""
+    import torch
+
+    from core.checkpoint import load_checkpoint
+    from core.sampling import Sampler
+    from core.session import Session
+
+    torch.set_num_threads(generation_threads())
+    ckpt = load_checkpoint(path)
+    model = ckpt.build_model()
+    block = int((ckpt.train.get("config") or {}).get("block_size", 256))
+    info = ModelInfo(
+        path=Path(path), name=Path(path).stem, params=model.num_params(), val_loss=ckpt.best_val_loss,
+        n_layers=ckpt.model_config.n_layers, n_embd=ckpt.model_config.n_embd, vocab_size=ckpt.vocab.size,
+        block_size=block, step=ckpt.step,
+    )
+    return LoadedModel(info, ckpt.vocab, Session(Sampler(model, ckpt.vocab), block_size=block))
+
+
+_run_ids = itertools.count(1)
+
+
+@dataclass(eq=False)
+class Run:
+    """One generation, from the key press to its last character.
+
+    The UI owns the positions (``out_start``: where its text starts in the transcript);
+    the worker fills ``ctx_start``, the session position its generation started from.
+    """
+
+    kind: str  # "new", "continue" or "regenerate"
+    out_start: int = 0
+    id: int = field(default_factory=lambda: next(_run_ids))
+    stop: threading.Event = field(default_factory=threading.Event)
+    stopped: bool = False  # set under the buffer lock: no character is accepted after it
+    ctx_start: int | None = None
+    count: int = 0  # characters shown so far
+    started: float = field(default_factory=time.perf_counter)
+    last_at: float | None = None  # when the latest characters were shown
+    finished: str | None = None  # "done" / "stopped" / "error" once over
+
+    def rate(self) -> float | None:
+        """Characters per second reaching the screen since the run started."""
+        if self.last_at is None or self.last_at <= self.started:
+            return None
+        return self.count / (self.last_at - self.started)
+
+
+class StreamBuffer:
+    """Characters from the worker, waiting for the next frame. Thread-safe.
+
+    Only the current run may push, and not once it is stopped: stopping takes the
+    lock, so a character is either pushed before the stop (and shown with it) or
+    refused. That is what makes Esc final.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._run: Run | None = None
+        self._chars: list[str] = []
+        self._probs: list[float] = []
+
+    def start(self, run: Run) -> None:
+        with self._lock:
+            self._run = run
+            self._chars, self._probs = [], []
+
+    def push(self, run: Run, ch: str, prob: float) -> bool:
+        """Queue one character; False when ``run`` is no longer allowed to add any."""
+        with self._lock:
+            if run is not self._run or run.stopped:
+                return False
+            self._chars.append(ch)
+            self._probs.append(prob)
+            return True
+
+    def drain(self) -> tuple[str, list[float]]:
+        """Take everything queued: ``(text, probs)``."""
+        with self._lock:
+            chars, probs = self._chars, self._probs
+            self._chars, self._probs = [], []
+        return "".join(chars), probs
+
+    def stop(self, run: Run) -> tuple[str, list[float]]:
+        """Refuse further characters from ``run`` and take what it queued before."""
+        with self._lock:
+            run.stopped = True
+            run.stop.set()
+            if run is not self._run:
+                return "", []
+            chars, probs = self._chars, self._probs
+            self._chars, self._probs = [], []
+        return "".join(chars), probs
+
+
+class Generator:
+    """Drives the loaded model's session for the UI.
+
+    The UI thread queues context edits with :meth:`queue` the moment the user acts
+    (so the transcript and the queued context always agree), and starts a worker
+    that calls :meth:`work`. Whichever worker runs next applies every queued edit in
+    order, under the session lock, before generating: a run whose worker was
+    cancelled before it started still gets its prompt into the context.
+    """
+
+    def __init__(self) -> None:
+        self.model: LoadedModel | None = None
+        self.buffer = StreamBuffer()
+        self.settings = Settings()  # replaced (never mutated) by the UI thread
+        self._ops: list[tuple[Any, ...]] = []
+        self._ops_lock = threading.Lock()
+
+    def set_model(self, model: LoadedModel | None) -> None:
+        with self._ops_lock:
+            self.model, self._ops = model, []
+
+    # -- queued context edits (UI thread) ------------------------------------------------
+    def queue(self, *ops: tuple[Any, ...]) -> None:
+        """Append edits: ``("reset",)``, ``("feed", text)``, ``("mark", run)`` (the run
+        starts here) or ``("rewind", run)`` (back to where ``run`` started)."""
+        with self._ops_lock:
+            self._ops.extend(ops)
+
+    def _apply_queued(self, session: "Session") -> None:
+        with self._ops_lock:
+            ops, self._ops = self._ops, []
+        for op in ops:
+            if op[0] == "reset":
+                session.reset()
+            elif op[0] == "feed":
+                session.feed(op[1])
+            elif op[0] == "mark":
+                op[1].ctx_start = len(session)
+            elif op[0] == "rewind" and op[1].ctx_start is not None:
+                session.rewind(op[1].ctx_start)
+
+    # -- the worker's side ---------------------------------------------------------------
+    def work(self, run: Run, cancelled: Callable[[], bool]) -> str:
+        """Apply queued edits, then stream ``run`` into the buffer until its length,
+        a stop or a cancel. Runs in a worker thread. Returns "done" or "stopped"."""
+        import torch
+
+        from core.sampling import SampleConfig
+
+        model = self.model
+        if model is None:
+            return "stopped"
+        session = model.session
+        block = model.info.block_size
+        cached: list[Any] = [None, None]
+
+        def config() -> SampleConfig:
+            # Re-read every step so changes apply mid-run; rebuilt only when changed.
+            s = self.settings
+            if s is not cached[0]:
+                cached[0] = s
+                cached[1] = SampleConfig(temperature=s.temperature, top_k=s.top_k, top_p=s.top_p, length=s.length,
+                                         seed=s.seed, mode=s.mode, block_size=block)
+            return cached[1]
+
+        chars = model.vocab.chars
+        push = self.buffer.push
+        with session.lock:
+            self._apply_queued(session)
+            if run.stopped or cancelled():
+                return "stopped"
+            torch.set_num_threads(generation_threads())
+            for i, p in session.generate(config, run.stop):
+                if cancelled() or not push(run, chars[i], p):
+                    return "stopped"  # not shown, so not kept: the session ends at the last shown char
+                delay = self.settings.delay_ms
+                if delay:
+                    run.stop.wait(delay / 1000)  # the typewriter; wakes at once on a stop
+        return "stopped" if run.stopped else "done"
+
+    def stop(self, run: Run) -> tuple[str, list[float]]:
+        """Stop ``run`` now; returns the characters it produced before the stop."""
+        return self.buffer.stop(run)

@@ -1,0 +1,42 @@
+"""Messages from background workers to the UI.
+
+Workers run in threads; they never touch widgets. They post one of these (posting
+is thread-safe) and the handler runs on the UI thread. Streamed characters do not
+travel as messages: they go through :class:`charlstm_tui.bridge.StreamBuffer`, which the
+UI drains once per frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from textual.message import Message
+
+if TYPE_CHECKING:
+    from .bridge import LoadedModel, Run
+
+
+@dataclass
+class ModelLoaded(Message):
+    """A checkpoint was read and its model is ready to generate."""
+
+    model: "LoadedModel"
+
+
+@dataclass
+class ModelFailed(Message):
+    """A checkpoint could not be loaded; ``error`` is one line naming the fix."""
+
+    path: Path
+    error: str
+
+
+@dataclass
+class GenerationEnded(Message):
+    """A run's worker finished: ``reason`` is "done", "stopped" or "error"."""
+
+    run: "Run"
+    reason: str
+    error: str | None = None

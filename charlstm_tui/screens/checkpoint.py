@@ -1,0 +1,100 @@
+"""Pick a checkpoint file: after a load error, or to open another model.
+
+With an ``error``, the screen says what went wrong and how to fix it. The user types a
+path (Tab accepts the completion) or picks a ``.pt`` file in the tree. Dismisses with
+the chosen path, or None (Esc).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.suggester import Suggester
+from textual.widgets import Button, DirectoryTree, Input, Label, Static
+
+
+class PathSuggester(Suggester):
+    """Completes the last component of a path from what is on disk."""
+
+    def __init__(self) -> None:
+        super().__init__(use_cache=False, case_sensitive=True)
+
+    async def get_suggestion(self, value: str) -> str | None:
+        if not value:
+            return None
+        path = Path(os.path.expanduser(value))
+        folder, stem = (path, "") if value.endswith(os.sep) else (path.parent, path.name)
+        try:
+            names = sorted(e.name + (os.sep if e.is_dir() else "") for e in os.scandir(folder)
+                           if e.name.startswith(stem) and not e.name.startswith("."))
+        except OSError:
+            return None
+        return value + names[0][len(stem):] if names and names[0] != stem else None
+
+
+class CheckpointTree(DirectoryTree):
+    """Folders and ``.pt`` files only, hidden entries left out."""
+
+    def filter_paths(self, paths: Iterable[Path]) -> Iterable[Path]:
+        return [p for p in paths if not p.name.startswith(".") and (p.is_dir() or p.suffix == ".pt")]
+
+
+class CheckpointScreen(ModalScreen[Path | None]):
+    """Choose a checkpoint file; shows ``error`` first when there is one."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, start: Path, error: str | None = None, can_cancel: bool = True) -> None:
+        super().__init__()
+        self.start, self.error, self.can_cancel = start, error, can_cancel
+
+    def compose(self) -> ComposeResult:
+        folder = self.start if self.start.is_dir() else self.start.parent
+        if not folder.is_dir():
+            folder = Path.cwd()
+        with Vertical(id="dialog", classes="-error" if self.error else ""):
+            if self.error:
+                yield Label("Cannot open the checkpoint", id="dialog-title")
+                yield Static(self.error, id="dialog-error")
+                yield Static("Fix: pick another checkpoint file below, or train one with "
+                             "'charlstm-tui train --data FILE'.", classes="dialog-hint")
+            else:
+                yield Label("Open a checkpoint", id="dialog-title")
+            yield Input(str(self.start), id="path", placeholder="path/to/model.pt",
+                        suggester=PathSuggester())
+            yield Static("", id="path-error")
+            yield CheckpointTree(folder, id="tree")
+            with Horizontal(id="dialog-buttons"):
+                yield Button("Open", id="open", variant="primary")
+                yield Button("Cancel" if self.can_cancel else "Quit", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#path", Input).focus()
+
+    @on(Input.Submitted, "#path")
+    @on(Button.Pressed, "#open")
+    def _open(self) -> None:
+        value = self.query_one("#path", Input).value.strip()
+        path = Path(os.path.expanduser(value)) if value else Path()
+        problem = ("type a path" if not value else f"{path} does not exist" if not path.exists()
+                   else f"{path} is a folder: pick a .pt file in it" if path.is_dir() else None)
+        if problem:
+            self.query_one("#path-error", Static).update(problem)
+            return
+        self.dismiss(path)
+
+    @on(DirectoryTree.FileSelected)
+    def _picked(self, event: DirectoryTree.FileSelected) -> None:
+        self.query_one("#path", Input).value = str(event.path)
+        self.dismiss(event.path)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)

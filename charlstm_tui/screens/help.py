@@ -1,0 +1,74 @@
+"""The help screen (F1 or ?): what the app does and every key, read from the bindings
+themselves so the table cannot drift from what the keys really do."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+ABOUT = """\
+A character-level LSTM continues your text one character at a time.
+
+[b]stateful[/b] mode carries the LSTM state (h, c) from character to character: each step costs the same.
+[b]window[/b] mode is the original lab's: every character re-reads the last block of text from a zero state.
+[b]temperature[/b] 0 always takes the likeliest character; higher values take more risks.
+[b]continue[/b] goes on from the model's current state; text you typed is appended to the context first.
+[b]regenerate[/b] samples the last run again from where it started. A fixed [b]seed[/b] repeats a run exactly.
+Settings change mid-run (temperature, top-k, top-p, delay, length) and are saved for next time."""
+
+
+def key_rows(app: object, sections: Iterable[tuple[str, Iterable[Binding]]]) -> Table:
+    """A table of keys and what they do, from ``Binding`` lists."""
+    table = Table(box=None, show_header=False, padding=(0, 2, 0, 0), expand=False)
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    for title, bindings in sections:
+        table.add_row(Text(title, style="bold underline"), "")
+        seen: set[str] = set()
+        for b in bindings:
+            if not b.description or b.description in seen:
+                continue
+            seen.add(b.description)
+            keys = " / ".join(app.get_key_display(Binding(k.strip(), b.action)) for k in b.key.split(","))  # type: ignore[attr-defined]
+            table.add_row(keys, b.description)
+        table.add_row("", "")
+    return table
+
+
+class HelpScreen(ModalScreen[None]):
+    """Modal help; any of Esc, F1, ? or q closes it."""
+
+    BINDINGS = [Binding("escape,f1,question_mark,q", "close", "Close")]
+
+    def compose(self) -> ComposeResult:
+        from ..widgets.prompt import PromptArea
+        from ..widgets.settings_panel import SettingInput
+        from .main import MainScreen
+
+        app_keys = [b for b in self.app.BINDINGS if isinstance(b, Binding)] + [
+            Binding("ctrl+p", "command_palette", "Command palette: every action, open a checkpoint, theme"),
+            Binding("ctrl+q", "quit", "Quit"),
+        ]
+        sections = [
+            ("Prompt", PromptArea.BINDINGS),
+            ("Generation", MainScreen.BINDINGS),
+            ("Settings panel (F2, Tab to move)", SettingInput.BINDINGS),
+            ("Output pane (Tab to focus)", [Binding("up,down", "", "Scroll"), Binding("pageup,pagedown", "", "Page"),
+                                           Binding("end", "", "Back to the end (follow)")]),
+            ("App", app_keys),
+        ]
+        with VerticalScroll(id="help"):
+            yield Static("charlstm-tui help", id="help-title")
+            yield Static(ABOUT, id="help-about")
+            yield Static(key_rows(self.app, sections), id="help-keys")
+            yield Static("Esc, F1 or q to close", classes="dialog-hint")
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,429 @@
+"""The main screen: output pane, prompt, settings panel, status line and footer.
+
+Flow of a key press: the prompt posts Submitted -> an action here queues the context
+edits on the :class:`~charlstm_tui.bridge.Generator` and starts a thread worker -> the
+worker streams characters into the bridge's buffer -> a timer drains the buffer into
+the output pane once per frame. Widgets never call ``core``; ``core`` never knows about
+widgets.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer
+from textual.worker import get_current_worker
+
+from ..bridge import Generator, LoadedModel, Run
+from ..messages import GenerationEnded
+from ..settings import History, Settings, save_settings
+from ..widgets.output import MODEL, PROMPT, USER, OutputView
+from ..widgets.prompt import PromptArea
+from ..widgets.settings_panel import SettingsPanel
+from ..widgets.status import StatusBar
+
+if TYPE_CHECKING:
+    from ..app import CharLSTMApp
+
+FRAME = 1 / 60  # the flush timer: at most one output update per frame
+FAST_FRAME = 1 / 20  # ...but a fast stream is drawn 20 times a second (see _flush)
+FAST_CHUNK = 8  # characters per flush above which a stream counts as fast
+STATUS_EVERY = 0.25  # seconds between status-line updates while streaming
+
+HINT = """Type a prompt below and press Enter: the model continues it, character by character.
+
+Enter generate · Ctrl+J newline · ↑/↓ earlier prompts · Esc stop
+Ctrl+N continue (appends what you typed first) · Ctrl+R regenerate · Ctrl+L clear
+F2 settings · F1 help · Ctrl+P all commands"""
+
+
+def clipboard_method() -> str:
+    """"osc52" where the terminal is known to take OSC 52 clipboard writes, else "file".
+
+    Terminals cannot be asked whether they accept OSC 52, so this goes by what they
+    are: ``CHARLSTM_CLIPBOARD=osc52|file`` overrides the guess."""
+    forced = os.environ.get("CHARLSTM_CLIPBOARD", "").lower()
+    if forced in ("osc52", "file"):
+        return forced
+    term = os.environ.get("TERM", "").lower()
+    program = os.environ.get("TERM_PROGRAM", "").lower()
+    if os.environ.get("TMUX") or os.environ.get("WT_SESSION") or os.environ.get("KITTY_WINDOW_ID"):
+        return "osc52"
+    if program in ("iterm.app", "wezterm", "ghostty", "vscode", "tabby", "rio", "warpterminal"):
+        return "osc52"
+    if any(name in term for name in ("kitty", "alacritty", "foot", "wezterm", "ghostty", "contour")):
+        return "osc52"
+    return "file"
+
+
+class MainScreen(Screen):
+    """Prompt, stream, settings; owns the generation worker and the frame flush."""
+
+    app: "CharLSTMApp"
+
+    BINDINGS = [
+        Binding("escape", "stop", "Stop"),
+        Binding("ctrl+n", "continue", "Continue"),
+        Binding("ctrl+r", "regenerate", "Regenerate"),
+        Binding("ctrl+l", "clear", "Clear"),
+        Binding("ctrl+s", "save", "Save"),
+        Binding("ctrl+o", "copy", "Copy"),
+        Binding("f2", "focus_settings", "Settings"),
+        Binding("f3", "temperature(-1)", "Temp −", show=False),
+        Binding("f4", "temperature(1)", "Temp +", show=False),
+    ]
+
+    def __init__(self, settings: Settings, history: History) -> None:
+        super().__init__()
+        self.generator = Generator()
+        self.generator.settings = settings
+        self.history = history
+        self.model: LoadedModel | None = None
+        self.run: Run | None = None  # the run on screen (streaming or last finished)
+        self._pending: str | None = None  # an action asked for while the model loads
+        self._ticker: Timer | None = None
+        self._status_at = 0.0
+        self._flush_after = 0.0  # the next flush may not happen before this time
+
+    @property
+    def settings(self) -> Settings:
+        return self.generator.settings
+
+    # -- layout ------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="body"):
+            with Vertical(id="main"):
+                yield OutputView(HINT, id="output")
+                yield PromptArea(self.history, id="prompt")
+            yield SettingsPanel(self.settings, id="settings")
+        yield StatusBar(id="status")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        prompt = self.prompt
+        prompt.border_title = "Prompt"
+        prompt.border_subtitle = "Enter generate · Ctrl+J newline · ↑↓ history"
+        self.output.border_title = "Output"
+        prompt.focus()
+        self._ticker = self.set_interval(FRAME, self._flush, pause=True)
+
+    @property
+    def output(self) -> OutputView:
+        return self.query_one("#output", OutputView)
+
+    @property
+    def prompt(self) -> PromptArea:
+        return self.query_one("#prompt", PromptArea)
+
+    @property
+    def status(self) -> StatusBar:
+        return self.query_one("#status", StatusBar)
+
+    @property
+    def panel(self) -> SettingsPanel:
+        return self.query_one("#settings", SettingsPanel)
+
+    # -- the model -----------------------------------------------------------------------
+    def model_loading(self, path: Path) -> None:
+        """Show the loading state (called by the app as it starts a load)."""
+        self.output.loading = True
+        self.status.show_model(f"loading {path.name}…")
+        self.status.show_run("loading", 0, None)
+
+    def set_model(self, model: LoadedModel) -> None:
+        """Use a freshly loaded model; the transcript stays, the context starts over."""
+        self._stop_current()
+        switched = self.model is not None
+        self.model = model
+        self.generator.set_model(model)
+        self.output.loading = False
+        self.status.show_model(model.info.summary())
+        self.status.show_run("ready", 0, None)
+        if switched:
+            self.output.add_rule(f"model {model.info.name}")
+            self.notify(f"Loaded {model.info.path}", title="Model")
+        if self._pending is not None:
+            action, self._pending = self._pending, None
+            self.run_action(action)
+
+    def model_failed(self) -> None:
+        """Loading failed: leave the loading state (the app shows what went wrong)."""
+        self.output.loading = False
+        if self.model is not None:
+            self.status.show_model(self.model.info.summary())
+        else:
+            self.status.show_model("no model loaded: Ctrl+P → Open checkpoint")
+        self.status.show_run("idle", 0, None)
+
+    def _need_model(self, action: str) -> bool:
+        """True if the model is there; otherwise run ``action`` once it is."""
+        if self.model is not None:
+            return True
+        self._pending = action
+        self.notify("The model is still loading; this will run as soon as it is ready.")
+        return False
+
+    # -- actions ---------------------------------------------------------------------------
+    @on(PromptArea.Submitted)
+    def _submitted(self, event: PromptArea.Submitted) -> None:
+        self.action_generate()
+
+    def action_generate(self) -> None:
+        """Start a new run from the prompt (fresh state). An empty prompt continues."""
+        if not self._need_model("generate"):
+            return
+        assert self.model is not None
+        text = self.prompt.text
+        if not text and not self.output.transcript.is_empty:
+            self.action_continue()
+            return
+        kept = self._take_prompt(text)
+        self._stop_current()
+        out = self.output
+        out.add_rule(self._rule_label())
+        out.append(kept, PROMPT)
+        run = Run("new", out_start=out.transcript.end)
+        self.generator.queue(("reset",), ("feed", kept), ("mark", run))
+        self._start(run)
+
+    def action_continue(self) -> None:
+        """Extend the text from the model's current state, after appending what the
+        user typed into the prompt (if anything)."""
+        if not self._need_model("continue"):
+            return
+        kept = self._take_prompt(self.prompt.text)
+        self._stop_current()
+        out = self.output
+        if out.transcript.is_empty:
+            out.add_rule(self._rule_label())
+        out.append(kept, USER if not out.transcript.is_empty else PROMPT)
+        run = Run("continue", out_start=out.transcript.end)
+        self.generator.queue(("feed", kept), ("mark", run))
+        self._start(run)
+
+    def action_regenerate(self) -> None:
+        """Sample the last run again from where it started (same prompt, same state)."""
+        if not self._need_model("regenerate"):
+            return
+        last = self.run
+        if last is None:
+            self.notify("Nothing to regenerate yet: type a prompt and press Enter.", severity="warning")
+            return
+        self._stop_current()
+        self.output.truncate(last.out_start)
+        run = Run("regenerate", out_start=last.out_start)
+        self.generator.queue(("rewind", last), ("mark", run))
+        self._start(run)
+
+    def action_stop(self) -> None:
+        """Stop at once: what was sampled before the key is shown, nothing after."""
+        if self.run is None or self.run.finished:
+            return
+        self._stop_current()
+        self._show_status()
+
+    def action_clear(self) -> None:
+        """Start over: empty output, empty context."""
+        self._stop_current()
+        self.output.clear()
+        self.run = None
+        if self.model is not None:
+            self.generator.queue(("reset",))
+            self.status.show_run("ready", 0, None)
+
+    def action_save(self) -> None:
+        """Ask for a file name and write the transcript there."""
+        from .save import SaveScreen
+
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        default = Path.cwd() / f"charlstm-transcript-{stamp}.txt"
+        text = self.output.transcript.plain()
+
+        def write(path: Path) -> None:
+            path.write_text(text, encoding="utf-8")
+
+        def done(path: Path | None) -> None:
+            if path is not None:
+                self.notify(f"Saved the transcript ({len(text):,} characters) to {path}", title="Saved")
+
+        self.app.push_screen(SaveScreen(default, write), done)
+
+    def action_copy(self) -> None:
+        """Copy the last run's output: OSC 52 where the terminal takes it, else a file."""
+        text = self.last_output()
+        if not text:
+            self.notify("Nothing to copy yet: generate something first.", severity="warning")
+            return
+        self.app.copy_to_clipboard(text)  # harmless where unsupported
+        if clipboard_method() == "osc52":
+            self.notify(f"Copied {len(text):,} characters to the clipboard (OSC 52).", title="Copied")
+            return
+        from core.paths import data_dir
+
+        path = data_dir() / "last-output.txt"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        except OSError as e:
+            self.notify(f"Could not save the output to {path}: {e.strerror or e}", severity="error")
+            return
+        self.notify(f"This terminal may not accept OSC 52 clipboard writes, so the output "
+                    f"({len(text):,} characters) was saved to {path}", title="Saved to file")
+
+    def last_output(self) -> str:
+        """The text the last run generated."""
+        if self.run is None:
+            return ""
+        t = self.output.transcript
+        return t.text(max(self.run.out_start, t.start), t.end)
+
+    def action_focus_settings(self) -> None:
+        self.panel.input_for("temperature").focus()
+
+    def action_temperature(self, n: int) -> None:
+        self.panel.step("temperature", n)
+
+    def action_toggle_mode(self) -> None:
+        self.panel.step("mode", 1)
+
+    def action_focus_prompt(self) -> None:
+        self.prompt.focus()
+
+    # -- settings --------------------------------------------------------------------------
+    @on(SettingsPanel.Changed)
+    def _settings_changed(self, event: SettingsPanel.Changed) -> None:
+        # Applies to the running stream at its next character (temperature, top-k/p,
+        # delay, length); mode and seed apply from the next run.
+        self.generator.settings = event.settings.with_(theme=self.app.theme)
+        self.persist()
+
+    def persist(self) -> None:
+        """Save the settings; a read-only data dir is reported, not fatal."""
+        try:
+            save_settings(self.settings.with_(theme=self.app.theme))
+        except OSError as e:
+            self.notify(f"Could not save settings: {e.strerror or e}", severity="warning")
+
+    def on_input_submitted(self) -> None:
+        # Enter in a settings field: done editing, back to the prompt.
+        self.prompt.focus()
+
+    # -- running -----------------------------------------------------------------------------
+    def _take_prompt(self, text: str) -> str:
+        """Clean the prompt for the model, say what was dropped, remember it, clear the box."""
+        assert self.model is not None
+        kept, dropped = self.model.clean(text)
+        if dropped:
+            from core.vocab import describe_chars
+
+            self.notify(f"Dropped {len(dropped)} character(s) the model does not know: {describe_chars(dropped)}",
+                        title="Unknown characters", severity="warning")
+        if text:
+            try:
+                self.history.add(text)
+            except OSError as e:
+                self.notify(f"Could not save the prompt history: {e.strerror or e}", severity="warning")
+        self.prompt.clear_prompt()
+        return kept
+
+    def _rule_label(self) -> str:
+        s = self.settings
+        name = self.model.info.name if self.model else ""
+        seed = f" · seed {s.seed}" if s.seed is not None else ""
+        return f"{name} · T {s.temperature:.2f} · {s.mode}{seed}"
+
+    def _start(self, run: Run) -> None:
+        self.run = run
+        self.output.unsettle()
+        self.generator.buffer.start(run)
+        self._show_status()
+        assert self._ticker is not None
+        self._ticker.resume()
+        self._generate(run)
+
+    @work(thread=True, exclusive=True, group="generate", exit_on_error=False)
+    def _generate(self, run: Run) -> None:
+        """The worker: everything that touches torch happens here, off the UI thread."""
+        worker = get_current_worker()
+        try:
+            reason = self.generator.work(run, lambda: worker.is_cancelled)
+            error = None
+        except Exception as e:  # noqa: BLE001  (shown as a notice; the app keeps running)
+            from core.errors import CharLSTMError
+
+            reason, error = "error", str(e) if isinstance(e, CharLSTMError) else f"{type(e).__name__}: {e}"
+        self.post_message(GenerationEnded(run, reason, error))
+
+    def _stop_current(self) -> None:
+        run = self.run
+        if run is not None and not run.finished:
+            text, probs = self.generator.stop(run)
+            self._show(run, text, probs)
+            run.finished = "stopped"
+            self.output.settle()
+
+    def _flush(self) -> None:
+        """At most once per frame: move what the worker produced onto the screen.
+
+        A slow stream (the typewriter) is drawn every frame, one character at a time.
+        A fast one is drawn 20 times a second: each screen update costs the UI thread
+        a few milliseconds with the GIL held, time the worker cannot use; at 60 Hz that
+        would take a fifth of the model's speed, at 20 Hz it is a few percent, and text
+        arriving thousands of characters a second looks the same."""
+        run = self.run
+        now = time.perf_counter()
+        if now < self._flush_after and run is not None and not run.finished:
+            return
+        text, probs = self.generator.buffer.drain()
+        if run is not None and text:
+            self._show(run, text, probs)
+            self._flush_after = now + (FAST_FRAME - FRAME / 2 if len(text) > FAST_CHUNK else 0)
+            if now - self._status_at >= STATUS_EVERY:
+                self._status_at = now
+                self._show_status()
+        if run is None or run.finished:
+            assert self._ticker is not None
+            self._ticker.pause()
+            self.output.settle()
+
+    def _show(self, run: Run, text: str, probs: list[float]) -> None:
+        if not text:
+            return
+        run.last_at = time.perf_counter()
+        run.count += len(text)
+        self.output.append(text, MODEL, probs)
+
+    def _show_status(self) -> None:
+        run = self.run
+        if run is None:
+            self.status.show_run("ready" if self.model else "loading", 0, None)
+            return
+        state = run.finished or "generating"
+        self.status.show_run(state, run.count, run.rate())
+
+    @on(GenerationEnded)
+    def _ended(self, event: GenerationEnded) -> None:
+        run = event.run
+        if event.error:
+            self.notify(event.error, title="Generation failed", severity="error", timeout=10)
+        if run is self.run:
+            if not run.finished:
+                text, probs = self.generator.buffer.drain()
+                self._show(run, text, probs)
+                run.finished = event.reason
+                self.output.settle()
+            self._show_status()
+
+    def on_unmount(self) -> None:
+        # Quitting mid-stream: the worker sees the stop at its next character.
+        if self.run is not None:
+            self.generator.stop(self.run)

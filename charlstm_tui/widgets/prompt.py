@@ -1,0 +1,88 @@
+"""The prompt: a multi-line TextArea where Enter submits and ↑/↓ recall history.
+
+Enter posts :class:`PromptArea.Submitted`; Shift+Enter or Ctrl+J insert a newline
+(most terminals cannot tell Shift+Enter from Enter, so Ctrl+J is the one that always
+works). ↑ on the first row and ↓ on the last row walk the history; anywhere else they
+move the cursor as usual. Paste is TextArea's own: multi-line text arrives intact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.binding import Binding
+from textual.message import Message
+from textual.widgets import TextArea
+
+from ..settings import History
+
+
+class PromptArea(TextArea):
+    """Multi-line prompt input with persistent history."""
+
+    BINDINGS = [
+        # priority: TextArea would otherwise take Enter as a newline before any binding.
+        Binding("enter", "submit", "Generate", priority=True),
+        Binding("shift+enter,ctrl+j", "newline", "Newline", show=False),
+        Binding("up", "history_back", "History back", show=False),
+        Binding("down", "history_forward", "History forward", show=False),
+    ]
+
+    @dataclass
+    class Submitted(Message):
+        """The user pressed Enter; ``text`` is the prompt as typed."""
+
+        prompt: "PromptArea"
+        text: str
+
+    def __init__(self, history: History, *, id: str | None = None) -> None:
+        super().__init__(id=id, soft_wrap=True, show_line_numbers=False, tab_behavior="focus")
+        self.prompts = history
+        self._index: int | None = None  # position in history while browsing; None = editing
+        self._draft = ""  # what was typed before browsing started
+        self._shown: str | None = None  # the history entry on display, while unedited
+
+    def _browsing(self) -> bool:
+        # While an unedited history entry is shown, ↑/↓ keep walking even if it has
+        # several lines; once edited, they move the cursor again.
+        return self._index is not None and self.text == self._shown
+
+    def action_submit(self) -> None:
+        self._index = None
+        self.post_message(self.Submitted(self, self.text))
+
+    def action_newline(self) -> None:
+        self.insert("\n")
+
+    def action_history_back(self) -> None:
+        if (self.cursor_location[0] > 0 and not self._browsing()) or not len(self.prompts):
+            self.action_cursor_up()
+            return
+        if not self._browsing():
+            self._draft, self._index = self.text, len(self.prompts)
+        if self._index > 0:
+            self._index -= 1
+            self._show(self.prompts[self._index])
+
+    def action_history_forward(self) -> None:
+        if not self._browsing():
+            self.action_cursor_down()
+            return
+        assert self._index is not None
+        self._index += 1
+        if self._index >= len(self.prompts):
+            self._index = None
+            self._show(self._draft)
+            self._shown = None
+        else:
+            self._show(self.prompts[self._index])
+
+    def _show(self, text: str) -> None:
+        self._shown = text
+        self.text = text
+        self.move_cursor(self.document.end)
+
+    def clear_prompt(self) -> None:
+        """Empty the box after a submit and stop browsing history."""
+        self._index = None
+        self.text = ""

@@ -1,0 +1,41 @@
+"""The status line: the model on the left, the current run on the right.
+
+One widget that renders itself, updated without a layout pass: it changes several
+times a second while streaming, and a Label update would re-lay out the screen."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
+
+
+def human(n: float) -> str:
+    """1234567 -> '1.2M', 8400 -> '8.4k'."""
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= size:
+            return f"{n / size:.1f}{unit}"
+    return f"{n:.0f}"
+
+
+class StatusBar(Widget):
+    """One row: ``model · params · val loss`` and ``state · chars · chars/s``."""
+
+    COMPONENT_CLASSES = {"status--model", "status--run"}
+    model_text: reactive[str] = reactive("starting…")
+    run_text: reactive[str] = reactive("")
+
+    def render(self) -> Text:
+        left = Text(self.model_text, style=self.get_component_rich_style("status--model"), no_wrap=True,
+                    overflow="ellipsis")
+        right = Text(self.run_text, style=self.get_component_rich_style("status--run"), no_wrap=True)
+        gap = max(1, self.size.width - left.cell_len - right.cell_len)
+        return Text.assemble(left, " " * gap, right)
+
+    def show_model(self, text: str) -> None:
+        self.model_text = text
+
+    def show_run(self, state: str, count: int, rate: float | None) -> None:
+        """``state``: loading / ready / generating / stopped / done; rate in chars/s."""
+        speed = f" · {rate:,.0f} chars/s" if rate else ""
+        self.run_text = f"{state} · {count:,} chars{speed}"
