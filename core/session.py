@@ -5,13 +5,14 @@
 must be appended to that context, and the explorer (issue 6) needs to look back at any
 character: the probability it had, and the (h, c) state after it, to fork or rewind
 without re-reading the text. ``Session`` keeps exactly that, built on the sampler's
-fused step and :func:`pick_next`.
+:class:`FusedRun` step and :func:`pick_next`.
 
 Positions: the context is a sequence of ids; position ``p`` means "after the first p
-ids". The state at position p is kept for every recent p (a dense window) and every
-``stride``-th older one; any other position is rebuilt from the nearest earlier state
-by one batched forward over at most ``stride`` ids. Memory stays bounded: the context
-keeps its last ``max_context`` ids, and older states are dropped with them.
+ids". The state at p is kept for every recent p (a ring of ``dense`` slots, filled by
+two small copies per character) and every ``stride``-th older one; any other position
+is rebuilt from the nearest earlier state by one batched forward over at most
+``stride`` ids. Memory stays bounded: the context keeps its last ``max_context`` ids,
+and older states are dropped with them.
 """
 
 from __future__ import annotations
@@ -25,76 +26,89 @@ from typing import Callable, Iterator, Sequence
 import torch
 
 from .errors import ConfigError
-from .sampling import LayerStates, SampleConfig, Sampler, make_generator, pick_next
+from .model import State
+from .sampling import FusedRun, SampleConfig, Sampler, make_generator, pick_next
 
 ConfigSource = SampleConfig | Callable[[], SampleConfig]
 
 
 class SnapshotStore:
-    """The per-layer (h, c) after each position, bounded.
+    """The (h, c) after each position, in :class:`FusedRun`'s layout: h (1, L*H), c (L, 1, H).
 
-    Stores references to the step's own tensors (the fused step allocates new ones each
-    time), so keeping a snapshot costs no copy. The last ``dense`` positions are all
-    kept; older ones survive only at multiples of ``stride`` or when ``pinned`` (the end
-    of each fed text, where "regenerate" rewinds to).
+    The last ``dense`` positions live in a preallocated ring (a put is two copies);
+    positions that are multiples of ``stride``, and up to ``max_pinned`` pinned ones
+    (the end of each fed text, where "regenerate" rewinds to), are also kept as clones.
     """
 
     def __init__(self, dense: int = 2048, stride: int = 64, max_pinned: int = 256) -> None:
         if dense < 1 or stride < 1:
             raise ConfigError("snapshot window and stride must be >= 1")
         self.dense, self.stride, self.max_pinned = dense, stride, max_pinned
-        self._states: dict[int, LayerStates] = {}
-        self._recent: OrderedDict[int, None] = OrderedDict()  # dense window, oldest first
+        self._ring_h: torch.Tensor | None = None  # (dense, 1, L*H), allocated on first use
+        self._ring_c: torch.Tensor | None = None  # (dense, L, 1, H)
+        self._ring_pos = [-1] * dense  # which position each slot holds (-1: none)
+        self._kept: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         self._pinned: OrderedDict[int, None] = OrderedDict()
 
-    def __len__(self) -> int:
-        return len(self._states)
-
     def __contains__(self, pos: int) -> bool:
-        return pos in self._states
+        return self._ring_pos[pos % self.dense] == pos or pos in self._kept
 
-    def put(self, pos: int, layers: LayerStates, pin: bool = False) -> None:
-        self._states[pos] = layers
-        self._recent[pos] = None
-        self._recent.move_to_end(pos)
+    def __len__(self) -> int:
+        return sum(p >= 0 for p in self._ring_pos) + len(self._kept)
+
+    def put(self, pos: int, h: torch.Tensor, c: torch.Tensor, pin: bool = False) -> None:
+        """Keep the state ``(h, c)`` after position ``pos`` (copied; the caller's buffers may change)."""
+        if self._ring_h is None:
+            with torch.inference_mode(False):
+                self._ring_h = torch.empty(self.dense, *h.shape)
+                self._ring_c = torch.empty(self.dense, *c.shape)
+        slot = pos % self.dense
+        self._ring_h[slot].copy_(h)
+        self._ring_c[slot].copy_(c)  # type: ignore[index]
+        self._ring_pos[slot] = pos
+        if pin or pos % self.stride == 0:
+            self._kept[pos] = (h.clone(), c.clone())
         if pin:
             self._pinned[pos] = None
             self._pinned.move_to_end(pos)
             if len(self._pinned) > self.max_pinned:
                 old, _ = self._pinned.popitem(last=False)
-                self._maybe_drop(old)
-        while len(self._recent) > self.dense:
-            old, _ = self._recent.popitem(last=False)
-            self._maybe_drop(old)
+                if old % self.stride:
+                    self._kept.pop(old, None)
 
-    def _maybe_drop(self, pos: int) -> None:
-        if pos % self.stride and pos not in self._pinned and pos not in self._recent:
-            self._states.pop(pos, None)
+    def get(self, pos: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+        slot = pos % self.dense
+        if self._ring_pos[slot] == pos:
+            return self._ring_h[slot], self._ring_c[slot]  # type: ignore[index]
+        return self._kept.get(pos)
 
-    def nearest(self, pos: int) -> tuple[int, LayerStates] | None:
+    def nearest(self, pos: int) -> tuple[int, tuple[torch.Tensor, torch.Tensor]] | None:
         """The latest stored position <= ``pos`` and its state, or None."""
-        if pos in self._states:
-            return pos, self._states[pos]
-        best = max((p for p in self._states if p <= pos), default=None)
-        return None if best is None else (best, self._states[best])
+        found = self.get(pos)
+        if found is not None:
+            return pos, found
+        # The ring holds a contiguous recent stretch; look there first, then the clones.
+        best = max((p for p in self._ring_pos if 0 <= p <= pos), default=-1)
+        best = max(best, max((p for p in self._kept if p <= pos), default=-1))
+        return None if best < 0 else (best, self.get(best))  # type: ignore[return-value]
 
     def drop_after(self, pos: int) -> None:
         """Forget every state past ``pos`` (the text after it was rewound)."""
-        for p in [p for p in self._states if p > pos]:
-            del self._states[p]
-            self._recent.pop(p, None)
+        self._ring_pos = [p if p <= pos else -1 for p in self._ring_pos]
+        for p in [p for p in self._kept if p > pos]:
+            del self._kept[p]
             self._pinned.pop(p, None)
 
     def drop_before(self, pos: int) -> None:
         """Forget every state before ``pos`` (the context was trimmed)."""
-        for p in [p for p in self._states if p < pos]:
-            del self._states[p]
-            self._recent.pop(p, None)
+        self._ring_pos = [p if p >= pos else -1 for p in self._ring_pos]
+        for p in [p for p in self._kept if p < pos]:
+            del self._kept[p]
             self._pinned.pop(p, None)
 
     def clear(self) -> None:
-        self._states.clear()
-        self._recent.clear()
+        self._ring_pos = [-1] * self.dense
+        self._kept.clear()
         self._pinned.clear()
 
 
@@ -118,7 +132,8 @@ class Session:
         self.max_context = max_context
         self.snapshots = snapshots or SnapshotStore()
         self.lock = threading.Lock()
-        self._fc_w, self._fc_b = sampler.fused.w_fc, sampler.fused.b_fc
+        fused = sampler.fused
+        self._L, self._H = fused.n_layers, fused.hidden
         self.reset()
 
     # -- the context -------------------------------------------------------------
@@ -127,7 +142,7 @@ class Session:
         self.ids = array("l")  # the kept context; ids[0] is at position `offset`
         self.probs = array("f")  # chosen-char probability per kept position (nan = fed)
         self.offset = 0
-        self._layers: LayerStates | None = None  # state after the whole context
+        self._run: FusedRun | None = None  # the state after the whole context, stepped in place
         self._logits: torch.Tensor | None = None  # (1, V) next-char logits after it
         self._from_newline = False  # the context grew from the lab's '\n' start, not from text
         self.snapshots.clear()
@@ -151,24 +166,27 @@ class Session:
         self.feed_ids(ids)
         return dropped
 
-    @torch.inference_mode()
     def feed_ids(self, ids: Sequence[int]) -> None:
         """Append ``ids`` to the context (see :meth:`feed`)."""
         if not ids:
             return
         if len(self) == 0:  # a fresh context starts from the zero state, as Sampler does
-            self._from_newline = False
             self.snapshots.clear()
-            self.snapshots.put(0, self.sampler.fused.to_layers(self.sampler.zero_state()), pin=True)
+            self._from_newline = False
+            self._keep(self.sampler.fused.start(self.sampler.zero_state()), 0, pin=True)
             state = None
         else:
-            state = self.sampler.fused.from_layers(self._layers)  # type: ignore[arg-type]
+            assert self._run is not None
+            state = self._run.state()
         logits, state = self.sampler.prime(list(ids), state=state)  # (1, V), 2 x (L, 1, H)
-        self._layers, self._logits = self.sampler.fused.to_layers(state), logits
+        self._run, self._logits = self.sampler.fused.start(state), logits
         self.ids.extend(ids)
         self.probs.extend([math.nan] * len(ids))
-        self.snapshots.put(len(self), self._layers, pin=True)
+        self._keep(self._run, len(self), pin=True)
         self._trim()
+
+    def _keep(self, run: FusedRun, pos: int, pin: bool = False) -> None:
+        self.snapshots.put(pos, run.h, run.c, pin)
 
     def _trim(self) -> None:
         # Drop old context in chunks, so trimming costs O(1) amortised per id.
@@ -181,17 +199,16 @@ class Session:
             self.snapshots.drop_before(self.offset)
 
     # -- generation --------------------------------------------------------------
-    def _ensure_logits(self) -> torch.Tensor:
+    def _ensure_run(self) -> FusedRun:
         # An empty context starts from '\n' as the lab does; the newline is not part
         # of the context (the app shows nothing for it), but it is the state at 0.
-        if self._logits is None:
+        if self._run is None:
             logits, state = self.sampler.prime([])
-            self._layers, self._logits = self.sampler.fused.to_layers(state), logits
+            self._run, self._logits = self.sampler.fused.start(state), logits
             self._from_newline = True
-            self.snapshots.put(0, self._layers, pin=True)
-        return self._logits
+            self._keep(self._run, 0, pin=True)
+        return self._run
 
-    @torch.inference_mode()
     def generate(self, config: ConfigSource, stop: threading.Event | None = None) -> Iterator[tuple[int, float]]:
         """Yield ``(id, prob)`` per sampled character, extending the context.
 
@@ -205,10 +222,11 @@ class Session:
         cfg = get()
         gen = make_generator(cfg.seed)
         window = cfg.mode == "window"
-        step = self.sampler.fused.step
-        logits = self._ensure_logits()
-        layers = self._layers
-        assert layers is not None
+        run = self._ensure_run()
+        logits = self._logits
+        assert logits is not None
+        # No inference_mode around the loop (it would be entered and left at each
+        # yield): the fused weights and the run's buffers need no autograd.
         n = 0
         while n < cfg.length:
             if stop is not None and stop.is_set():
@@ -220,11 +238,11 @@ class Session:
             p = float(probs[0, i])
             yield i, p
             # Resumed: the character is accepted. Step the state past it.
-            logits, layers = step(ids, layers)  # (1, V), per-layer (1, H) pairs
-            self._layers, self._logits = layers, logits
+            logits = run.step(ids)  # (1, V), the run's own buffer
+            self._logits = logits
             self.ids.append(i)
             self.probs.append(p)
-            self.snapshots.put(len(self), layers)
+            self._keep(run, len(self))
             if len(self.ids) > self.max_context:
                 self._trim()
             n += 1
@@ -234,14 +252,13 @@ class Session:
         context = self.ids[-self.block_size:].tolist()
         if len(context) < self.block_size and self._from_newline and self.offset == 0 or not context:
             context.insert(0, self.vocab.newline_id)  # the lab's window starts with its '\n'
-
-        logits, _ = self.sampler.model(torch.tensor([context]))  # (1, T, V)
+        with torch.inference_mode():
+            logits, _ = self.sampler.model(torch.tensor([context]))  # (1, T, V)
         return logits[:, -1].float()
 
     # -- looking back --------------------------------------------------------------
-    @torch.inference_mode()
-    def state_at(self, pos: int) -> LayerStates:
-        """The per-layer (h, c) after the first ``pos`` positions.
+    def state_at(self, pos: int) -> State:
+        """The LSTM state ``(h, c)``, each (L, 1, H), after the first ``pos`` positions.
 
         Taken from a snapshot when there is one; otherwise rebuilt from the nearest
         earlier snapshot by one batched forward over the ids in between.
@@ -251,19 +268,21 @@ class Session:
         found = self.snapshots.nearest(pos)
         if found is None:
             raise ConfigError(f"no saved state at or before position {pos}; it is too far back")
-        start, layers = found
+        start, (h, c) = found
+        state = (h.view(1, self._L, self._H).transpose(0, 1).contiguous(), c.clone())  # (L, 1, H) each
         if start == pos:
-            return layers
+            return state
         between = self.ids[start - self.offset:pos - self.offset].tolist()
-        _, state = self.sampler.prime(between, state=self.sampler.fused.from_layers(layers))
-        return self.sampler.fused.to_layers(state)
+        _, state = self.sampler.prime(between, state=state)
+        return state
 
-    @torch.inference_mode()
     def next_probs(self, pos: int, temperature: float = 1.0) -> torch.Tensor:
         """The model's distribution (V,) over the character after position ``pos``."""
-        h_top = self.state_at(pos)[-1][0]  # (1, H)
-        logits = torch.addmm(self._fc_b, h_top, self._fc_w)[0]
-        return torch.softmax(logits / temperature if temperature > 0 else logits, -1)
+        fused = self.sampler.fused
+        h_top = self.state_at(pos)[0][-1]  # (1, H)
+        with torch.inference_mode():
+            logits = torch.addmm(fused.b_fc, h_top, fused.w_fc)[0]
+            return torch.softmax(logits / temperature if temperature > 0 else logits, -1)
 
     def rewind(self, pos: int) -> None:
         """Cut the context back to position ``pos``; generation goes on from there."""
@@ -272,11 +291,12 @@ class Session:
         if pos == 0:
             self.reset()
             return
-        layers = self.state_at(pos)
+        state = self.state_at(pos)
         keep = pos - self.offset
         del self.ids[keep:]
         del self.probs[keep:]
         self.snapshots.drop_after(pos)
-        self.snapshots.put(pos, layers, pin=True)
-        self._layers = layers
-        self._logits = torch.addmm(self._fc_b, layers[-1][0], self._fc_w)
+        fused = self.sampler.fused
+        self._run = fused.start(state)
+        self._logits = torch.addmm(fused.b_fc, state[0][-1], fused.w_fc)  # (1, V)
+        self._keep(self._run, pos, pin=True)
