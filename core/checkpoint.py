@@ -11,8 +11,9 @@ from __future__ import annotations
 import errno
 import os
 import pickle
+import re
 import tempfile
-import zipfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,10 +89,17 @@ def save_checkpoint(path: str | Path, ckpt: Checkpoint, half: bool = False) -> P
             torch.save(payload, f)
             f.flush()
             os.fsync(f.fileno())
+        _check_loadable(tmp_name, path)
         os.replace(tmp_name, path)
         tmp_name = None
         _fsync_dir(path.parent)
-    except OSError as e:
+    except (OSError, RuntimeError) as e:
+        # torch.save reports a failed write (disk full, file too large) as a RuntimeError
+        # ("unexpected pos ...") whose context is the OSError.
+        if not isinstance(e, OSError):
+            if not isinstance(e.__context__, OSError):
+                raise
+            e = e.__context__
         what = "the disk is full" if e.errno == errno.ENOSPC else (e.strerror or str(e))
         raise CheckpointError(
             f"cannot write checkpoint {path}: {what}; free space or choose another --out "
@@ -104,6 +112,21 @@ def save_checkpoint(path: str | Path, ckpt: Checkpoint, half: bool = False) -> P
             except OSError:
                 pass
     return path
+
+
+def _check_loadable(tmp_name: str, path: Path) -> None:
+    """Read the new file back the way :func:`load_checkpoint` will. Metadata holding, say,
+    a Path or a numpy float saves fine but would then be refused on every load, so
+    refuse it here, while the earlier file at ``path`` is still intact."""
+    try:
+        torch.load(tmp_name, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        found = re.search(r"GLOBAL ([\w.]+)", str(e))
+        raise CheckpointError(
+            f"cannot write checkpoint {path}: it would hold objects other than tensors and plain data"
+            f"{f' (a {found[1]})' if found else ''}; keep the training metadata to str, int, float, bool, "
+            "None, lists, dicts and tensors"
+        ) from None
 
 
 def _umask() -> int:
@@ -134,7 +157,9 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     if path.is_dir():
         raise CheckpointError(f"checkpoint path is a directory: {path}; pass the .pt file inside it")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's warnings about odd files would precede our one-line error
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
         if "Weights only load failed" in str(e) or "Unsupported" in str(e) or "global" in str(e):
@@ -143,7 +168,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
                 "(possibly code); only load checkpoints written by charlstm-tui"
             ) from None
         raise CheckpointError(f"{path} is not a charlstm-tui checkpoint ({first}); pass a file written by charlstm-tui train") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as e:
+    except Exception as e:  # noqa: BLE001  garbage bytes make the unpickler raise anything (KeyError, ...)
         raise CheckpointError(
             f"checkpoint {path} is truncated or corrupt ({type(e).__name__}); re-download it or use the 'last' file from training"
         ) from None
@@ -154,7 +179,9 @@ def _from_payload(payload: Any, path: Path) -> Checkpoint:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a charlstm-tui checkpoint; pass a file written by charlstm-tui train")
     version = payload.get("version")
-    if not isinstance(version, int) or version > VERSION:
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise CheckpointError(f"checkpoint {path} has no valid format version ({version!r}); it is corrupt, use another file")
+    if version > VERSION:
         raise CheckpointError(
             f"{path} uses checkpoint format v{version}, newer than this charlstm-tui reads (v{VERSION}); upgrade charlstm-tui"
         )

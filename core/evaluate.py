@@ -6,8 +6,10 @@ import math
 from dataclasses import dataclass
 
 import torch
+from torch.nn import functional as F
 
 from .data import TextData
+from .errors import DataError
 from .model import LMNet
 
 LN2 = math.log(2)
@@ -48,23 +50,30 @@ def estimate_loss(
 
 @torch.no_grad()
 def evaluate(model: LMNet, data: TextData, split: str, block_size: int, batch_size: int = 64) -> LossReport:
-    """Exact loss over every character of a split, read in consecutive ``block_size``
-    windows that each start from a zero state: the quantity the trainer's random-window
-    estimate samples, so the two agree up to sampling noise."""
+    """Exact loss over every character of a split (each predicted from the ones before it),
+    read in consecutive ``block_size`` windows that each start from a zero state: the
+    quantity the trainer's random-window estimate samples, so the two agree up to
+    sampling noise. The last, shorter window covers the remainder."""
     model.eval()
     ids = data.split(split).long() if split != "all" else torch.cat([data.train, data.val]).long()
-    n_windows = (len(ids) - 1) // block_size
-    if n_windows == 0:
-        block_size, n_windows = len(ids) - 1, 1
-    x = ids[: n_windows * block_size].view(n_windows, block_size)
-    y = ids[1: n_windows * block_size + 1].view(n_windows, block_size)
+    if len(ids) < 2:
+        raise DataError(f"the {split} split has {len(ids)} character(s), too few to evaluate; "
+                        "use a longer text or --split all")
+    n_full = (len(ids) - 1) // block_size
     nll, count = 0.0, 0
-    for i in range(0, n_windows, batch_size):
-        logits, _ = model(x[i: i + batch_size])
-        nll += torch.nn.functional.cross_entropy(
-            logits.reshape(-1, logits.size(-1)).float(), y[i: i + batch_size].reshape(-1), reduction="sum"
-        ).item()
-        count += y[i: i + batch_size].numel()
+
+    def add(x: torch.Tensor, y: torch.Tensor) -> None:  # x, y: (N, T)
+        nonlocal nll, count
+        logits, _ = model(x)
+        nll += F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), y.reshape(-1), reduction="sum").item()
+        count += y.numel()
+
+    x = ids[: n_full * block_size].view(n_full, block_size)
+    y = ids[1: n_full * block_size + 1].view(n_full, block_size)
+    for i in range(0, n_full, batch_size):
+        add(x[i: i + batch_size], y[i: i + batch_size])
+    if n_full * block_size < len(ids) - 1:
+        add(ids[n_full * block_size: -1].unsqueeze(0), ids[n_full * block_size + 1:].unsqueeze(0))
     return LossReport(nll / count, count)
 
 

@@ -19,12 +19,15 @@ from torch.nn import functional as F
 
 from .errors import ConfigError
 from .model import LMNet, State
+from .vocab import CharVocab
 
 LayerStates = list[tuple[torch.Tensor, torch.Tensor]]  # one (h, c) of (B, H) per layer
-from .vocab import CharVocab
 
 MODES = ("stateful", "window")
 MAX_LENGTH = 1_000_000
+# Below this a temperature is greedy: 1/T would overflow fp32 once it scales the logits
+# (1e-40 gave all-NaN probabilities), and any such T already puts all mass on the argmax.
+GREEDY_BELOW = 1e-20
 
 
 @dataclass(frozen=True)
@@ -76,19 +79,21 @@ def pick_next(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Choose the next id for each row of ``logits`` (B, V).
 
-    ``temperature`` is a float, or a (B,) tensor with one per stream (rows at 0 are greedy).
+    ``temperature`` is a float, or a (B,) tensor with one per stream; 0 (or anything below
+    ``GREEDY_BELOW``) is greedy.
     Returns ``(ids (B,), probs (B, V))``: ``probs`` is the distribution sampled from
     (for greedy, the plain softmax). This runs once per character, so the common case
     (one float temperature, no top-k/top-p) is a handful of tensor ops.
     """
     per_row = isinstance(temperature, torch.Tensor)
     if not per_row:
-        if temperature == 0:
+        if temperature < GREEDY_BELOW:
             return logits.argmax(-1), F.softmax(logits, -1)
         scaled = logits * (1.0 / temperature)
     else:
-        # Rows at temperature 0 are scaled by 1 here and taken by argmax below.
-        scaled = logits / torch.where(temperature > 0, temperature, 1.0).unsqueeze(-1).to(logits.dtype)
+        # Greedy rows are scaled by 1 here and taken by argmax below.
+        greedy = temperature < GREEDY_BELOW
+        scaled = logits / torch.where(greedy, 1.0, temperature).unsqueeze(-1).to(logits.dtype)
     if top_k is not None and top_k < scaled.size(-1):
         kth = scaled.topk(top_k, dim=-1).values[:, -1:]
         scaled = scaled.masked_fill(scaled < kth, float("-inf"))
@@ -105,12 +110,12 @@ def pick_next(
     u = torch.rand(probs.size(0), 1, generator=generator)
     ids = torch.searchsorted(probs.cumsum(-1), u, right=True).view(-1).clamp_max_(probs.size(-1) - 1)
     if per_row:
-        ids = torch.where(temperature == 0, logits.argmax(-1), ids)
+        ids = torch.where(greedy, logits.argmax(-1), ids)
     return ids, probs
 
 
 class FusedLSTM:
-    """Inference-only LSTM step with the weights rearranged for one character at a time.
+    """Inference-only LSTM weights, rearranged for one character at a time.
 
     Why it is fast: a 1x512 step is bound by reading W_hh (4 MB of fp32) from cache.
     - Layer 0's input projection is folded into a (V, 4H) table, embedding @ W_ih^T + biases,
@@ -119,6 +124,8 @@ class FusedLSTM:
       matmul is split into two column halves run as one ``baddbmm`` of batch 2: BLAS spreads
       a batch over threads, where a single (1, H) x (H, 4H) product runs on one core.
       Result halves: [i | f] and [o | g].
+    The arithmetic is nn.LSTM's in fp32; only the summation order of the matmuls differs.
+    :meth:`start` returns a :class:`FusedRun` that does the steps.
     """
 
     def __init__(self, model: LMNet) -> None:
@@ -134,7 +141,7 @@ class FusedLSTM:
             p = {name: t.detach().float() for name, t in model.lstm.named_parameters()}
             emb = model.token_embedding.weight.detach().float()
             table = emb @ p["weight_ih_l0"].T + p["bias_ih_l0"] + p["bias_hh_l0"]  # (V, 4H)
-            self.table0 = table[:, order].reshape(-1, 2, 2 * H).contiguous()  # (V, 2, 2H)
+            self.table0 = table[:, order].reshape(-1, 2, 2 * H).transpose(0, 1).contiguous()  # (2, V, 2H)
             self.w_hh0 = halves(p["weight_hh_l0"][order].T)  # (2, H, 2H)
             # Upper layers: one product over [x, h] @ [W_ih; W_hh]^T.
             self.w_upper = [halves(torch.cat([p[f"weight_ih_l{l}"], p[f"weight_hh_l{l}"]], 1)[order].T)
@@ -144,30 +151,17 @@ class FusedLSTM:
             self.w_fc = model.fc.weight.detach().float().T.contiguous()  # (H, V)
             self.b_fc = model.fc.bias.detach().float().contiguous()
 
-    def _cell(self, gates: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """gates (2, B, 2H) as [i | f], [o | g]; c (B, H) -> new (h, c).
-
-        Few, large ops on purpose: at this size each op costs ~1-2 us of dispatch."""
-        i_f, o_g = gates.unbind(0)
-        i, f = i_f.sigmoid().chunk(2, -1)
-        o, g = o_g.chunk(2, -1)
-        c = torch.addcmul(f * c, i, g.tanh())
-        return o.sigmoid() * c.tanh(), c
+    def start(self, state: State) -> "FusedRun":
+        """A run that continues from nn.LSTM's state ``(h, c)``, each (L, B, H)."""
+        return FusedRun(self, state)
 
     def step(self, ids: torch.Tensor, state: LayerStates) -> tuple[torch.Tensor, LayerStates]:
-        """Feed ids (B,) with one (h, c) pair of (B, H) per layer; return logits (B, V)
-        and the new per-layer states. Use :meth:`to_layers` / :meth:`from_layers` to
-        convert from and to nn.LSTM's (L, B, H) state."""
-        B = ids.size(0)
-        h0, c0 = state[0]
-        x_gates = self.table0.index_select(0, ids).transpose(0, 1)  # (2, B, 2H)
-        h, c = self._cell(torch.baddbmm(x_gates, h0.expand(2, B, -1), self.w_hh0), c0)
-        new_state = [(h, c)]
-        for l in range(1, self.n_layers):
-            xh = torch.cat([h, state[l][0]], 1).expand(2, B, -1)  # (2, B, 2H)
-            h, c = self._cell(torch.baddbmm(self.b_upper[l - 1], xh, self.w_upper[l - 1]), state[l][1])
-            new_state.append((h, c))
-        return torch.addmm(self.b_fc, h, self.w_fc), new_state
+        """One step as a pure function: feed ids (B,) with one (h, c) pair of (B, H) per
+        layer; return logits (B, V) and the new per-layer states. Generation loops use
+        :meth:`start` instead, which reuses its buffers from step to step."""
+        run = self.start(self.from_layers(state))
+        logits = run.step(ids)
+        return logits, self.to_layers(run.state())
 
     @staticmethod
     def to_layers(state: State) -> LayerStates:
@@ -176,6 +170,62 @@ class FusedLSTM:
     @staticmethod
     def from_layers(layers: LayerStates) -> State:
         return torch.stack([h for h, _ in layers]), torch.stack([c for _, c in layers])
+
+
+class FusedRun:
+    """The recurrent state of B streams, stepped in place.
+
+    At this size each tensor op costs ~1-2 us of dispatch, as much as its arithmetic, so
+    the step writes into buffers allocated once, through views made once: no op here
+    only slices, chunks or allocates. The h of all layers share one (B, L*H) buffer
+    [h_0 | h_1 | ...], so layer l's input [h_{l-1} (new), h_l (old)] is a plain slice of it.
+    Not thread-safe; the logits returned by :meth:`step` are overwritten by the next step.
+    """
+
+    def __init__(self, fused: FusedLSTM, state: State) -> None:
+        self.f = fused
+        L, H = fused.n_layers, fused.hidden
+        B = state[0].size(1)
+        # Plain tensors even under inference_mode, so they can be updated in place anywhere.
+        with torch.inference_mode(False):
+            self.h = state[0].float().transpose(0, 1).reshape(B, L * H).clone()  # (B, L*H)
+            self.c = state[1].float().clone()  # (L, B, H)
+            self.logits = torch.empty(B, fused.b_fc.numel())  # (B, V)
+            self.gates = torch.empty(2, B, 2 * H)  # pre-activations, halves [i | f], [o | g]
+            self.act = torch.empty(2, B, 2 * H)  # their sigmoids (the g quarter unused)
+            self.g = torch.empty(B, H)  # tanh of the g pre-activation
+            self.tanh_c = torch.empty(B, H)
+        # Views made once; they follow the buffers' contents.
+        self.i, self.f_gate, self.o = self.act[0, :, :H], self.act[0, :, H:], self.act[1, :, :H]
+        self.g_pre = self.gates[1, :, H:]
+        self.h_layer = [self.h[:, l * H:(l + 1) * H] for l in range(L)]  # each (B, H)
+        self.h_in = [self.h_layer[0].expand(2, B, H)] + [  # each layer's matmul input
+            self.h[:, (l - 1) * H:(l + 1) * H].expand(2, B, 2 * H) for l in range(1, L)]
+
+    def step(self, ids: torch.Tensor) -> torch.Tensor:
+        """Feed ids (B,) and return the next logits (B, V)."""
+        f = self.f
+        torch.index_select(f.table0, 1, ids, out=self.gates)  # layer 0 input side: a lookup
+        self.gates.baddbmm_(self.h_in[0], f.w_hh0)
+        self._cell(0)
+        for l in range(1, f.n_layers):
+            torch.baddbmm(f.b_upper[l - 1], self.h_in[l], f.w_upper[l - 1], out=self.gates)
+            self._cell(l)
+        return torch.addmm(f.b_fc, self.h_layer[-1], f.w_fc, out=self.logits)
+
+    def _cell(self, l: int) -> None:
+        """c = f*c + i*g; h = o*tanh(c), from the pre-activations in ``self.gates``."""
+        torch.sigmoid(self.gates, out=self.act)  # one op for i, f and o
+        torch.tanh(self.g_pre, out=self.g)
+        c = self.c[l]
+        c.mul_(self.f_gate).addcmul_(self.i, self.g)
+        torch.tanh(c, out=self.tanh_c)
+        torch.mul(self.o, self.tanh_c, out=self.h_layer[l])
+
+    def state(self) -> State:
+        """A copy of the state as nn.LSTM's (h, c), each (L, B, H)."""
+        L, H = self.f.n_layers, self.f.hidden
+        return self.h.view(-1, L, H).transpose(0, 1).contiguous(), self.c.clone()
 
 
 class Sampler:
@@ -216,7 +266,6 @@ class Sampler:
         for ids, _ in self.stream_ids(self.encode_prompt(prompt), config, batch=1, stop=stop):
             yield chars[ids.item()]
 
-    @torch.inference_mode()
     def stream_ids(
         self,
         prompt_ids: Sequence[int],
@@ -228,34 +277,41 @@ class Sampler:
         """Yield ``(ids (B,), probs (B, V))`` per step for ``batch`` independent streams
         that share a prompt; one forward pass per step covers all of them.
         ``temperatures`` (one per stream) overrides ``config.temperature``."""
+        if batch < 1:
+            raise ConfigError(f"need at least one stream, got batch={batch}")
         gen = make_generator(config.seed)
         temp: float | torch.Tensor = config.temperature
         if temperatures is not None:
             if len(temperatures) != batch:
                 raise ConfigError(f"{len(temperatures)} temperatures given for {batch} streams")
+            for t in temperatures:
+                config.with_(temperature=t)  # the same range check as one temperature
             temp = torch.tensor([float(t) for t in temperatures])
         if config.mode == "window":
             yield from self._window(list(prompt_ids), config, batch, temp, gen, stop)
             return
         logits, state = self.prime(prompt_ids, batch=batch)
-        layers = self.fused.to_layers(state)
-        step = self.fused.step
+        # No inference_mode around this loop: it would be entered and left at every
+        # yield (~2 us), and the fused weights are plain tensors that need no autograd.
+        run = self.fused.start(state)
         for _ in range(config.length):
             if stop is not None and stop.is_set():
                 return
             ids, probs = pick_next(logits, temp, config.top_k, config.top_p, gen)
             yield ids, probs
-            logits, layers = step(ids, layers)
+            logits = run.step(ids)
 
     def _window(self, context: list[int], config: SampleConfig, batch: int, temp, gen, stop) -> Iterator:
-        ctx = torch.tensor([context or [self.vocab.newline_id]] * batch, dtype=torch.long)  # (B, T)
+        T = config.block_size
+        ctx = torch.tensor([(context or [self.vocab.newline_id])[-T:]] * batch, dtype=torch.long)  # (B, <=T)
         for _ in range(config.length):
             if stop is not None and stop.is_set():
                 return
-            logits, _ = self.model(ctx[:, -config.block_size:])  # re-read the window from a zero state
+            with torch.inference_mode():
+                logits, _ = self.model(ctx)  # re-read the window from a zero state
             ids, probs = pick_next(logits[:, -1].float(), temp, config.top_k, config.top_p, gen)
             yield ids, probs
-            ctx = torch.cat([ctx, ids.unsqueeze(1)], 1)
+            ctx = torch.cat([ctx, ids.unsqueeze(1)], 1)[:, -T:]  # keep only the window: O(T) memory
 
     def generate(self, prompt: str, config: SampleConfig) -> str:
         """The whole continuation as one string."""

@@ -86,7 +86,9 @@ class CharVocab:
         mapped = text.translate(table)
         if self.size <= 256:
             return torch.frombuffer(bytearray(mapped.encode("latin-1")), dtype=torch.uint8)
-        words = torch.frombuffer(bytearray(mapped.encode("utf-32-le")), dtype=torch.int32)
+        # surrogatepass: ids 0xD800-0xDFFF (vocabularies over 55,296 symbols) are lone
+        # surrogates once mapped to code points; strict UTF-32 would refuse them.
+        words = torch.frombuffer(bytearray(mapped.encode("utf-32-le", "surrogatepass")), dtype=torch.int32)
         return words.to(torch.int16) if self.size <= 32767 else words
 
     @property
@@ -102,4 +104,6 @@ class CharVocab:
         chars = d.get("chars")
         if not isinstance(chars, list) or not all(isinstance(c, str) and len(c) == 1 for c in chars):
             raise VocabError("vocabulary is malformed: expected a list of single characters")
+        if len(set(chars)) != len(chars):
+            raise VocabError("vocabulary is malformed: a character appears twice")
         return cls(tuple(chars))
