@@ -42,6 +42,11 @@ def checkpoint_option(f: Any) -> Any:
 
 
 def resolve_checkpoint(path: Path | None) -> Path:
+    """The command's --checkpoint, else the group's (``charlstm-tui -c P generate``; click
+    fills both from $CHARLSTM_CHECKPOINT), else the bundled model."""
+    if path is None:
+        ctx = click.get_current_context(silent=True)
+        path = ctx.find_root().params.get("checkpoint") if ctx is not None else None
     return path if path is not None else BUNDLED_CHECKPOINT
 
 

@@ -160,15 +160,13 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         with warnings.catch_warnings():  # torch's warnings about odd files would precede our one-line error
             warnings.simplefilter("ignore")
             payload = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        if "Weights only load failed" in str(e) or "Unsupported" in str(e) or "global" in str(e):
+    except Exception as e:  # noqa: BLE001  garbage bytes make the unpickler raise anything (KeyError, ...)
+        if isinstance(e, pickle.UnpicklingError) and "Unsupported global" in str(e):
+            # The file names a class or function to call: exactly what weights_only exists to refuse.
             raise CheckpointError(
                 f"refusing to load {path}: it holds objects other than tensors and plain data "
                 "(possibly code); only load checkpoints written by charlstm-tui"
             ) from None
-        raise CheckpointError(f"{path} is not a charlstm-tui checkpoint ({first}); pass a file written by charlstm-tui train") from None
-    except Exception as e:  # noqa: BLE001  garbage bytes make the unpickler raise anything (KeyError, ...)
         raise CheckpointError(
             f"checkpoint {path} is truncated or corrupt ({type(e).__name__}); re-download it or use the 'last' file from training"
         ) from None

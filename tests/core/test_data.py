@@ -59,15 +59,21 @@ def test_unreadable_file(tmp_path):
 def test_from_file_needs_block_size_plus_one_in_each_split(tmp_path, block_size):
     """The shortest accepted file gives both splits a full (x, y) window; one char less is refused."""
     path = tmp_path / "t.txt"
-    n = 1
-    while True:  # find the shortest text from_file accepts
+
+    def accepted(n: int) -> TextData | None:
         path.write_text("ab" * n)
         try:
-            data = TextData.from_file(path, block_size)
-            break
+            return TextData.from_file(path, block_size)
         except DataError as e:
-            assert "too short" in str(e) and f"at least" in str(e)
-            n += 1
+            assert "too short" in str(e) and "at least" in str(e)
+            return None
+
+    lo, hi = 1, 20 * (block_size + 1)  # accepted(hi); binary search for the shortest accepted text
+    assert accepted(hi) is not None and accepted(lo) is None
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if accepted(mid) is not None else (mid, hi)
+    n, data = hi, accepted(hi)
     for split in ("train", "val"):
         assert len(data.split(split)) >= block_size + 1
         x, y = data.sample_batch(split, 4, block_size)
@@ -117,19 +123,15 @@ def test_sample_batch_windows_are_real_and_y_is_x_shifted(corpus_text):
 
 
 def test_sample_batch_is_reproducible_and_covers_the_split():
-    data = TextData.from_text("".join(chr(65 + i % 26) for i in range(200)))
+    data = TextData.from_text("".join(chr(0x100 + i) for i in range(200)))  # every char distinct
     a = data.sample_batch("train", 8, 5, torch.Generator().manual_seed(3))
     b = data.sample_batch("train", 8, 5, torch.Generator().manual_seed(3))
     assert all(torch.equal(p, q) for p, q in zip(a, b))
-    # Starts range over every window, the last one included (it ends on the split's last char).
-    starts = set()
+    # Starts range over every window, the last one included (it ends on the split's last char):
+    # the text counts up, so a window's first id gives its start.
     gen = torch.Generator().manual_seed(0)
-    train = data.train.long()
-    for _ in range(50):
-        x, _ = data.sample_batch("train", 64, 5, gen)
-        for row in x:
-            starts.update(int(s) for s in range(len(train) - 5) if torch.equal(train[s:s + 5], row))
-    assert starts == set(range(len(train) - 5))
+    starts = torch.cat([data.sample_batch("train", 64, 5, gen)[0][:, 0] for _ in range(50)]) - data.train[0]
+    assert set(starts.tolist()) == set(range(len(data.train) - 5))
 
 
 def test_sample_batch_lands_on_the_requested_device(corpus_text):
