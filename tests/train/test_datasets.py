@@ -79,7 +79,7 @@ def test_canonical_source_and_checksum():
 @needs_shared_data
 def test_download_is_verified_cached_and_reused(serve, tmp_path):
     server = serve("file", TINYSHAKESPEARE.read_bytes())
-    path = datasets.tinyshakespeare()
+    path = datasets.tinyshakespeare(timeout=2)  # a short timeout is plenty for a server that answers
     assert path == tmp_path / "xdg-cache" / "charlstm-tui" / "tinyshakespeare.txt"  # XDG cache (conftest isolates it)
     assert hashlib.sha256(path.read_bytes()).hexdigest() == datasets.SHA256
     assert server.requests == 1

@@ -14,7 +14,7 @@ from core.train import last_path
 from train_helpers import TINY, assert_same_weights, cli_command, curve, load_state, run_cli, subprocess_env
 
 # Long enough that the signal, sent after the first evaluation, lands mid-run.
-LONG = [*TINY, "--max-iters", "1500", "--eval-interval", "100"]
+LONG = [*TINY, "--max-iters", "800", "--eval-interval", "50"]
 
 
 def interrupt(corpus_file: Path, out: Path, sig: int) -> subprocess.CompletedProcess[str]:
@@ -37,7 +37,7 @@ def check_interrupted(result: subprocess.CompletedProcess[str], corpus_file: Pat
     stopped = result.stdout.strip().splitlines()[-1]
     assert stopped.startswith("stopped: ") and stopped.endswith(f"saved {out}")
     steps = int(stopped.split()[1].replace(",", ""))
-    assert 100 <= steps < 1500
+    assert 50 <= steps < 800
     assert load_state(last_path(out)).step == steps  # the step in progress finished and was saved
     lines = result.stderr.strip().splitlines()
     assert lines[-2] == f"Interrupted: best checkpoint {out}, latest state {last_path(out)}."
@@ -54,7 +54,7 @@ def test_ctrl_c_saves_and_the_printed_resume_matches_an_uninterrupted_run(corpus
     resumed = subprocess.run([sys.executable, "-m", "charlstm_tui", *command[1:]], capture_output=True, text=True,
                              timeout=120, env=subprocess_env())
     assert resumed.returncode == 0, resumed.stderr
-    assert "finished: 1,500 steps" in resumed.stdout
+    assert "finished: 800 steps" in resumed.stdout
 
     reference = run_cli("train", "--data", corpus_file, "--out", tmp_path / "ref.pt", *LONG, timeout=120)
     assert reference.returncode == 0, reference.stderr

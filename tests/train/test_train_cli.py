@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+import torch
 
 from core.train import PRESETS, TrainConfig, last_path, metrics_path
 from train_helpers import TINY, curve, invoke, load_state
@@ -141,6 +142,8 @@ def test_unwritable_out_fails_before_training(corpus_file, workdir):
     (["--data", "{corpus}", "--block-size", "4000"], "Error: --block-size 4000 is too long for this text"),
     (["--data", "{corpus}", "--min-lr", "1", "--lr", "0.1"], "Error: need 0 < --lr and 0 <= --min-lr <= --lr"),
     (["--data", "{corpus}", "--dropout", "1"], "Error: Invalid value for '--dropout'"),
+    pytest.param(["--data", "{corpus}", "--device", "cuda"], "Error: --device cuda asked for, but torch sees no CUDA GPU",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")),
 ])
 def test_bad_input_is_one_error_line(corpus_file, workdir, args, message):
     args = [a.replace("{corpus}", str(corpus_file)) for a in args]
