@@ -1,0 +1,115 @@
+"""Helpers for driving the app with Textual's Pilot on the tiny checkpoint.
+
+Tests are plain functions that call :func:`drive`, which runs an async script inside
+``App.run_test``. Waiting is always on a condition (the model loaded, a run finished,
+a screen shown) checked after each processed frame, never a fixed sleep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+import pytest
+
+from charlstm_tui.app import CharLSTMApp
+from textual.pilot import Pilot
+
+TIMEOUT = 60.0  # generous: the suite shares 2 cores with other work
+
+
+async def wait_for(pilot: Pilot, condition: Callable[[], Any], what: str, timeout: float = TIMEOUT) -> None:
+    """Let the app run until ``condition()`` is true (checked after each short pause)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.01)
+
+
+async def loaded(pilot: Pilot) -> None:
+    app = pilot.app
+    await wait_for(pilot, lambda: app.main.model is not None, "the model to load")
+
+
+async def finished(pilot: Pilot) -> None:
+    """Wait for the current run's worker to end and its last characters to be shown."""
+    app = pilot.app
+    await app.workers.wait_for_complete()
+    await wait_for(pilot, lambda: app.main.run is not None and app.main.run.finished, "the run to finish")
+    await pilot.pause()
+
+
+def drive(app: CharLSTMApp, script: Callable[[Pilot], Awaitable[None]], size: tuple[int, int] = (110, 34),
+          wait_loaded: bool = True) -> None:
+    """Run ``script(pilot)`` against ``app`` in a headless terminal of ``size``."""
+
+    async def main() -> None:
+        async with app.run_test(size=size) as pilot:
+            if wait_loaded:
+                await loaded(pilot)
+            await script(pilot)
+
+    asyncio.run(main())
+
+
+def write_settings(**values: Any) -> Path:
+    """Pre-set the persisted settings (in the test's own XDG data dir)."""
+    from charlstm_tui.settings import settings_path
+
+    path = settings_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(values), encoding="utf-8")
+    return path
+
+
+def expected(checkpoint: Path, prompt: str, *, length: int, seed: int, temperature: float = 0.8) -> str:
+    """What core's Session generates for ``prompt``: the app must show exactly this."""
+    from core.checkpoint import load_checkpoint
+    from core.sampling import SampleConfig, Sampler
+    from core.session import Session
+
+    ckpt = load_checkpoint(checkpoint)
+    session = Session(Sampler(ckpt.build_model(), ckpt.vocab))
+    session.feed(prompt)
+    config = SampleConfig(temperature=temperature, length=length, seed=seed)
+    return "".join(ckpt.vocab.chars[i] for i, _ in session.generate(config))
+
+
+async def type_text(pilot: Pilot, text: str) -> None:
+    """Type ``text`` key by key (newlines with Ctrl+J, as a user would)."""
+    for ch in text:
+        await pilot.press("ctrl+j" if ch == "\n" else "space" if ch == " " else ch)
+
+
+async def paste(pilot: Pilot, text: str) -> None:
+    """Paste ``text`` as the terminal does (a bracketed paste reaches the focused widget)."""
+    from textual import events
+
+    pilot.app.post_message(events.Paste(text))
+    await pilot.pause()
+
+
+@pytest.fixture
+def app_on(tiny_checkpoint: Path) -> Callable[..., CharLSTMApp]:
+    """``app_on(**settings)``: an app on the tiny checkpoint with those settings saved."""
+
+    def make(checkpoint: Path | None = None, **settings: Any) -> CharLSTMApp:
+        if settings:
+            write_settings(**settings)
+        return CharLSTMApp(checkpoint or tiny_checkpoint, explicit=True)
+
+    return make
+
+
+@pytest.fixture(autouse=True)
+def _restore_torch_threads():
+    """The app sets torch's thread count for generation; leave it as found for other tests."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)

@@ -1,0 +1,224 @@
+"""Files and dialogs: save, copy, help, command palette, opening checkpoints, and the
+error screen for a missing or corrupt checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from charlstm_tui.app import CharLSTMApp
+from charlstm_tui.screens.checkpoint import CheckpointScreen
+from charlstm_tui.screens.help import HelpScreen
+from charlstm_tui.screens.save import SaveScreen
+from core.paths import data_dir
+
+from .conftest import drive, finished, loaded, paste, type_text, wait_for
+
+
+async def generate(pilot, prompt: str = "KING:") -> None:
+    await type_text(pilot, prompt)
+    await pilot.press("enter")
+    await finished(pilot)
+
+
+def test_save_transcript_asks_for_a_name(app_on, tmp_path: Path) -> None:
+    app = app_on(length=40, seed=1, delay_ms=0)
+    target = tmp_path / "out" / "story.txt"
+
+    async def script(pilot) -> None:
+        await generate(pilot, "KING:")
+        await generate(pilot, "QUEEN:")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, SaveScreen) and app.screen.query("#path"),
+                       "the save dialog")
+        field = app.screen.query_one("#path")
+        field.value = str(tmp_path)  # a folder: refused in the dialog
+        await pilot.press("enter")
+        assert "is a folder" in str(app.screen.query_one("#path-error").render())
+        field.value = str(target)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen is app.main, "the dialog to close")
+        assert any("Saved the transcript" in n.message for n in app._notifications)
+        text = target.read_text()
+        # Both runs, separated by a blank line, exactly as generated.
+        runs = text.split("\n\n")
+        assert text.startswith("KING:") and "QUEEN:" in text
+        assert text == app.main.output.transcript.plain()
+        assert len(runs) >= 2
+
+    drive(app, script)
+
+
+def test_save_error_is_shown_in_the_dialog(app_on, tmp_path: Path) -> None:
+    app = app_on(length=10, seed=1, delay_ms=0)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+
+    async def script(pilot) -> None:
+        await generate(pilot)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, SaveScreen) and app.screen.query("#path"),
+                       "the save dialog")
+        app.screen.query_one("#path").value = str(blocker / "inside.txt")  # parent is a file
+        await pilot.press("enter")
+        assert "cannot write" in str(app.screen.query_one("#path-error").render())
+        await pilot.press("escape")
+        assert app.screen is app.main
+
+    drive(app, script)
+
+
+def test_copy_uses_osc52_where_the_terminal_takes_it(app_on, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHARLSTM_CLIPBOARD", "osc52")
+    app = app_on(length=30, seed=4, delay_ms=0)
+
+    async def script(pilot) -> None:
+        await pilot.press("ctrl+o")
+        assert any("Nothing to copy" in n.message for n in app._notifications)
+        await generate(pilot)
+        await pilot.press("ctrl+o")
+        out = app.main.last_output()
+        assert len(out) == 30 and app.clipboard == out
+        assert any("clipboard (OSC 52)" in n.message for n in app._notifications)
+
+    drive(app, script)
+
+
+def test_copy_falls_back_to_a_file_and_says_so(app_on, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHARLSTM_CLIPBOARD", "file")
+    app = app_on(length=30, seed=4, delay_ms=0)
+
+    async def script(pilot) -> None:
+        await generate(pilot)
+        await pilot.press("ctrl+o")
+        path = data_dir() / "last-output.txt"
+        assert path.read_text() == app.main.last_output()
+        assert any(str(path) in n.message and "OSC 52" in n.message for n in app._notifications)
+
+    drive(app, script)
+
+
+def test_help_opens_with_f1_and_question_mark(app_on) -> None:
+    app = app_on()
+
+    async def script(pilot) -> None:
+        await pilot.press("f1")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), "help")
+        keys = app.screen.keys_text()
+        for words in ("Generate", "Stop", "Continue", "Regenerate", "Clear", "Save", "Copy", "History back"):
+            assert words in keys
+        await pilot.press("escape")
+        assert app.screen is app.main
+        await paste(pilot, "text?")  # '?' typed in the prompt is text, not help
+        assert app.main.prompt.text == "text?" and app.screen is app.main
+        app.main.output.focus()
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), "help from ?")
+        await pilot.press("q")
+        assert app.screen is app.main
+
+    drive(app, script)
+
+
+def test_palette_lists_every_action_and_runs_one(app_on) -> None:
+    app = app_on(length=20, seed=1, delay_ms=0)
+
+    async def script(pilot) -> None:
+        titles = {c.title for c in app.get_system_commands(app.main)}
+        for title in ("Generate", "Stop", "Continue", "Regenerate", "Clear", "Save transcript…", "Copy last output",
+                      "Open checkpoint…", "Theme", "Help", "Settings", "Temperature up", "Temperature down",
+                      "Toggle mode", "Quit"):
+            assert title in titles
+        await type_text(pilot, "KING:")
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: app.screen is not app.main, "the palette")
+        await type_text(pilot, "Generate")
+        await wait_for(pilot, lambda: "Generate" in str(app.screen.query_one("CommandList").get_option_at_index(0).prompt),
+                       "the match")
+        await pilot.press("enter")
+        await finished(pilot)
+        assert app.main.output.transcript.text().startswith("KING:")
+
+    drive(app, script)
+
+
+def test_theme_choice_persists(app_on) -> None:
+    app = app_on()
+
+    async def script(pilot) -> None:
+        app.theme = "nord"
+        await pilot.pause()
+
+    drive(app, script)
+    from charlstm_tui.settings import load_settings
+
+    assert load_settings().theme == "nord"
+    again = app_on()
+
+    async def check(pilot) -> None:
+        assert again.theme == "nord"
+
+    drive(again, check)
+
+
+def test_open_another_checkpoint(app_on, tiny_checkpoint: Path, tmp_path: Path) -> None:
+    import shutil
+
+    other = tmp_path / "second.pt"
+    shutil.copy(tiny_checkpoint, other)
+    app = app_on(length=10, seed=1, delay_ms=0)
+
+    async def script(pilot) -> None:
+        await generate(pilot)
+        app.action_open_checkpoint()
+        await wait_for(pilot, lambda: isinstance(app.screen, CheckpointScreen) and app.screen.query("#path"),
+                       "the picker")
+        app.screen.query_one("#path").value = str(tmp_path / "nope.pt")
+        await pilot.press("enter")
+        assert "does not exist" in str(app.screen.query_one("#path-error").render())
+        app.screen.query_one("#path").value = str(other)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.main.model is not None and app.main.model.info.name == "second",
+                       "the second model")
+        assert app.main.status.model_text.startswith("second ·")
+        await generate(pilot, "LORD:")
+        assert "LORD:" in app.main.output.transcript.text()
+
+    drive(app, script)
+
+
+@pytest.mark.parametrize("kind", ["missing", "corrupt", "bundled"])
+def test_bad_checkpoint_opens_the_error_screen_then_a_good_one_loads(kind: str, tmp_path: Path,
+                                                                     tiny_checkpoint: Path) -> None:
+    bad = tmp_path / "model.pt"
+    if kind == "corrupt":
+        bad.write_bytes(b"PK\x03\x04 not really a zip")
+    app = CharLSTMApp(bad, explicit=kind != "bundled")
+
+    async def script(pilot) -> None:
+        await wait_for(pilot, lambda: isinstance(app.screen, CheckpointScreen) and app.screen.query("#path"),
+                       "the error screen")
+        error = str(app.screen.query_one("#dialog-error").render())
+        want = {"missing": "not found", "corrupt": "corrupt", "bundled": "bundled model is not installed"}[kind]
+        assert want in error and str(bad) in error
+        assert "Fix:" in str(app.screen.query_one(".dialog-hint").render())
+        app.screen.query_one("#path").value = str(tiny_checkpoint)
+        await pilot.press("enter")
+        await loaded(pilot)
+        assert app.screen is app.main and app.main.model.info.name == "tiny"
+
+    drive(app, script, wait_loaded=False)
+
+
+def test_declining_the_error_screen_quits(tmp_path: Path) -> None:
+    app = CharLSTMApp(tmp_path / "missing.pt", explicit=True)
+
+    async def script(pilot) -> None:
+        await wait_for(pilot, lambda: isinstance(app.screen, CheckpointScreen) and app.screen.query("#path"),
+                       "the error screen")
+        assert str(app.screen.query_one("#cancel").label) == "Quit"
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not app.is_running, "the app to exit")
+
+    drive(app, script, wait_loaded=False)

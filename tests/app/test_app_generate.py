@@ -1,0 +1,255 @@
+"""The main actions, driven with Pilot on the tiny checkpoint: generate, stop, continue,
+regenerate, clear, and errors that must stay inside the app."""
+
+from __future__ import annotations
+
+import math
+
+from charlstm_tui.widgets.transcript import MODEL, PROMPT, USER
+
+from .conftest import drive, expected, finished, loaded, paste, type_text, wait_for
+
+
+def test_loading_state_then_model_in_status(app_on) -> None:
+    app = app_on()
+
+    async def script(pilot) -> None:
+        # The first frame is up before the model: the output pane shows the loading state.
+        assert app.main.output.loading or app.main.model is not None
+        await loaded(pilot)
+        assert not app.main.output.loading
+        status = app.main.status
+        assert status.model_text.startswith("tiny · 1×32 LSTM")
+        assert "params" in status.model_text and "val" in status.model_text
+        assert status.run_text.startswith("ready")
+
+    drive(app, script, wait_loaded=False)
+
+
+def test_enter_generates_exactly_what_core_samples(app_on, tiny_checkpoint) -> None:
+    app = app_on(length=120, seed=7, delay_ms=0, temperature=0.8)
+
+    async def script(pilot) -> None:
+        await type_text(pilot, "KING:")
+        await pilot.press("enter")
+        await finished(pilot)
+        t = app.main.output.transcript
+        want = "KING:" + expected(tiny_checkpoint, "KING:", length=120, seed=7)
+        assert t.text() == want
+        kinds, probs = t.kinds_probs(t.start, t.end)
+        assert kinds == bytes([PROMPT]) * 5 + bytes([MODEL]) * 120  # prompt and model text told apart
+        assert all(math.isnan(p) for p in probs[:5]) and all(0 < p <= 1 for p in probs[5:])
+        assert app.main.run.count == 120 and app.main.run.finished == "done"
+        assert app.main.status.run_text.startswith("done · 120 chars")
+        assert app.main.prompt.text == ""  # the box empties after a submit
+
+    drive(app, script)
+
+
+def test_escape_stops_and_nothing_arrives_after(app_on) -> None:
+    app = app_on(length=100_000, delay_ms=5, seed=1)
+
+    async def script(pilot) -> None:
+        await type_text(pilot, "LORD:")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.main.run.count >= 5, "some characters")
+        await pilot.press("escape")
+        shown = app.main.output.transcript.text()
+        assert app.main.run.finished == "stopped"
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.1)
+        assert app.main.output.transcript.text() == shown  # not one character more
+        assert app.main.status.run_text.startswith("stopped")
+        # The model's context ends exactly at the last character shown.
+        assert app.main.model.session.text == shown
+
+    drive(app, script)
+
+
+def test_continue_extends_from_the_current_state(app_on, tiny_checkpoint) -> None:
+    app = app_on(length=40, seed=3, delay_ms=0)
+
+    async def script(pilot) -> None:
+        await type_text(pilot, "QUEEN:")
+        await pilot.press("enter")
+        await finished(pilot)
+        first = app.main.output.transcript.text()
+        await pilot.press("ctrl+n")
+        await finished(pilot)
+        whole = app.main.output.transcript.text()
+        assert whole.startswith(first) and len(whole) == len(first) + 40
+        # Same as one session generating twice from its carried state.
+        from core.checkpoint import load_checkpoint
+        from core.sampling import SampleConfig, Sampler
+        from core.session import Session
+
+        ckpt = load_checkpoint(tiny_checkpoint)
+        s = Session(Sampler(ckpt.build_model(), ckpt.vocab))
+        s.feed("QUEEN:")
+        cfg = SampleConfig(length=40, seed=3)
+        list(s.generate(cfg))
+        list(s.generate(cfg))
+        assert whole == s.text
+
+    drive(app, script)
+
+
+def test_continue_appends_typed_text_to_the_context(app_on) -> None:
+    app = app_on(length=30, seed=5, delay_ms=0)
+
+    async def script(pilot) -> None:
+        await type_text(pilot, "KING:")
+        await pilot.press("enter")
+        await finished(pilot)
+        before = app.main.output.transcript.text()
+        await type_text(pilot, "\nQUEEN:")
+        await pilot.press("ctrl+n")
+        await finished(pilot)
+        t = app.main.output.transcript
+        text = t.text()
+        assert text.startswith(before + "\nQUEEN:") and len(text) == len(before) + 7 + 30
+        kinds, _ = t.kinds_probs(t.start + len(before), t.start + len(before) + 7)
+        assert kinds == bytes([USER]) * 7  # the user's addition is marked as theirs
+        assert app.main.model.session.text == text
+
+    drive(app, script)
+
+
+def test_empty_enter_continues(app_on) -> None:
+    app = app_on(length=25, seed=2, delay_ms=0)
+
+    async def script(pilot) -> None:
+        await type_text(pilot, "KING:")
+        await pilot.press("enter")
+        await finished(pilot)
+        n = len(app.main.output.transcript.text())
+        await pilot.press("enter")
+        await finished(pilot)
+        assert len(app.main.output.transcript.text()) == n + 25
+        assert app.main.run.kind == "continue"
+
+    drive(app, script)
+
+
+def test_regenerate_resamples_the_last_run(app_on) -> None:
+    app = app_on(length=60, seed=11, delay_ms=0)
+
+    async def script(pilot) -> None:
+        await type_text(pilot, "LORD:")
+        await pilot.press("enter")
+        await finished(pilot)
+        first = app.main.output.transcript.text()
+        await pilot.press("ctrl+r")
+        await finished(pilot)
+        # A fixed seed from the same state gives the same text again, in place.
+        assert app.main.output.transcript.text() == first
+        # With a different seed the run is replaced, the prompt kept.
+        app.main.panel.set_value("seed", 12)
+        await pilot.press("ctrl+r")
+        await finished(pilot)
+        again = app.main.output.transcript.text()
+        assert again.startswith("LORD:") and len(again) == len(first) and again != first
+        assert app.main.model.session.text == again
+
+    drive(app, script)
+
+
+def test_regenerate_with_nothing_says_so(app_on) -> None:
+    app = app_on()
+
+    async def script(pilot) -> None:
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        assert any("Nothing to regenerate" in n.message for n in app._notifications)
+
+    drive(app, script)
+
+
+def test_clear_starts_over(app_on) -> None:
+    app = app_on(length=30, seed=1, delay_ms=0)
+
+    async def script(pilot) -> None:
+        await type_text(pilot, "KING:")
+        await pilot.press("enter")
+        await finished(pilot)
+        await pilot.press("ctrl+l")
+        await pilot.pause()
+        assert app.main.output.transcript.is_empty
+        assert app.main.status.run_text.startswith("ready · 0 chars")
+        await type_text(pilot, "QUEEN:")
+        await pilot.press("enter")
+        await finished(pilot)
+        assert app.main.output.transcript.text().startswith("QUEEN:")
+        assert app.main.model.session.text == app.main.output.transcript.text()  # a fresh context
+
+    drive(app, script)
+
+
+def test_unknown_prompt_characters_are_named_and_dropped(app_on) -> None:
+    app = app_on(length=10, seed=1, delay_ms=0)
+
+    async def script(pilot) -> None:
+        await paste(pilot, "KING€:é")
+        await pilot.press("enter")
+        await finished(pilot)
+        assert app.main.output.transcript.text().startswith("KING:")
+        messages = [n.message for n in app._notifications]
+        assert any("'€'" in m and "'é'" in m and "Dropped 2" in m for m in messages), messages
+
+    drive(app, script)
+
+
+def test_worker_error_is_a_notice_and_the_app_goes_on(app_on) -> None:
+    import torch
+
+    app = app_on(length=20, seed=1, delay_ms=0)
+
+    async def script(pilot) -> None:
+        fused = app.main.model.session.sampler.fused
+        good = fused.w_fc
+        fused.w_fc = torch.zeros(3, 3)  # a real failure inside the worker's matmul
+        await type_text(pilot, "KING:")
+        await pilot.press("enter")
+        await finished(pilot)
+        assert app.main.run.finished == "error"
+        assert any(n.title == "Generation failed" for n in app._notifications)
+        assert app.main.status.run_text.startswith("error")
+        fused.w_fc = good
+        await pilot.press("ctrl+l")
+        await type_text(pilot, "LORD:")
+        await pilot.press("enter")
+        await finished(pilot)
+        assert app.main.run.finished == "done" and app.main.run.count == 20
+
+    drive(app, script)
+
+
+def test_actions_before_the_model_loads_run_once_it_has(app_on) -> None:
+    app = app_on(length=15, seed=1, delay_ms=0)
+
+    async def script(pilot) -> None:
+        await type_text(pilot, "KING:")
+        await pilot.press("enter")  # most likely still loading: queued, not lost
+        await loaded(pilot)
+        await finished(pilot)
+        assert app.main.output.transcript.text().startswith("KING:")
+        assert app.main.run.count == 15
+
+    drive(app, script, wait_loaded=False)
+
+
+def test_quit_mid_generation_exits_and_stops_the_worker(app_on) -> None:
+    app = app_on(length=100_000, delay_ms=0, seed=1)
+    seen = {}
+
+    async def script(pilot) -> None:
+        await type_text(pilot, "KING:")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.main.run.count > 50, "streaming")
+        seen["run"] = app.main.run
+        await pilot.press("ctrl+q")
+
+    drive(app, script)
+    run = seen["run"]
+    assert run.stop.is_set()  # the worker was told to stop, and run_test returned: no hang
+    assert run.count < 100_000

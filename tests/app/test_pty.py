@@ -1,0 +1,120 @@
+"""The real ``charlstm-tui`` entry point in a real terminal (tmux): type a prompt, read
+the generated text back from the screen, stop, quit mid-stream."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+
+ENTRY = Path(sys.executable).parent / "charlstm-tui"
+
+
+class Tmux:
+    """One tmux server on a private socket, running one command in a 100x30 pane."""
+
+    def __init__(self, socket: Path, command: list[str], env: dict[str, str]) -> None:
+        self.base = ["tmux", "-S", str(socket)]
+        line = " ".join(f"{k}={v}" for k, v in env.items()) + " " + " ".join(command)
+        self.tmux("new-session", "-d", "-x", "100", "-y", "30", "-s", "t", f"env {line}")
+        self.tmux("set-option", "-t", "t", "remain-on-exit", "on")
+
+    def tmux(self, *args: str) -> str:
+        return subprocess.run(self.base + list(args), capture_output=True, text=True, timeout=30).stdout
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p", "-t", "t")
+
+    def keys(self, *keys: str) -> None:
+        self.tmux("send-keys", "-t", "t", *keys)
+
+    def text(self, text: str) -> None:
+        self.tmux("send-keys", "-t", "t", "-l", text)  # literally, not as key names
+
+    def dead(self) -> bool:
+        return self.tmux("display-message", "-p", "-t", "t", "#{pane_dead}").strip() == "1"
+
+    def wait(self, condition, what: str, timeout: float = 60.0) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            screen = self.screen()
+            if condition(screen):
+                return screen
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}; screen:\n{screen}")
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        subprocess.run(self.base + ["kill-server"], capture_output=True, timeout=30)
+
+
+@pytest.fixture
+def tmux(tmp_path: Path):
+    sessions: list[Tmux] = []
+
+    def start(*args: str, settings: dict | None = None) -> Tmux:
+        data = Path(os.environ["XDG_DATA_HOME"])
+        if settings:
+            (data / "charlstm-tui").mkdir(parents=True, exist_ok=True)
+            (data / "charlstm-tui" / "settings.json").write_text(json.dumps(settings))
+        env = {"XDG_DATA_HOME": str(data), "TERM": "xterm-256color", "OMP_NUM_THREADS": "1",
+               "CHARLSTM_CLIPBOARD": "file"}
+        t = Tmux(tmp_path / "tmux.sock", [str(ENTRY), *args], env)
+        sessions.append(t)
+        return t
+
+    yield start
+    for t in sessions:
+        t.close()
+
+
+def test_type_a_prompt_and_read_the_generated_text(tmux, tiny_checkpoint: Path) -> None:
+    from .conftest import expected
+
+    t = tmux("--checkpoint", str(tiny_checkpoint), settings={"length": 60, "seed": 5, "delay_ms": 0})
+    t.wait(lambda s: "ready · 0 chars" in s, "the model to load")
+    t.text("KING:")
+    t.keys("Enter")
+    screen = t.wait(lambda s: "done · 60 chars" in s, "the run to finish")
+    want = "KING:" + expected(tiny_checkpoint, "KING:", length=60, seed=5)
+    # The output pane shows the text line by line, inside its border.
+    shown = [line.strip("│ ").rstrip() for line in screen.splitlines()]
+    for line in want.split("\n"):
+        if line.strip():
+            assert any(line in row for row in shown), (line, screen)
+    assert "tiny · 1×32 LSTM" in screen
+
+    t.keys("C-q")
+    t.wait(lambda s: t.dead(), "the app to exit")
+
+
+def test_escape_stops_and_ctrl_q_quits_mid_stream(tmux, tiny_checkpoint: Path) -> None:
+    t = tmux("--checkpoint", str(tiny_checkpoint), settings={"length": 100000, "delay_ms": 20})
+    t.wait(lambda s: "ready · 0 chars" in s, "the model to load")
+    t.text("LORD:")
+    t.keys("Enter")
+    t.wait(lambda s: "generating ·" in s, "streaming")
+    t.keys("Escape")
+    stopped = t.wait(lambda s: "stopped ·" in s, "the stop")
+    time.sleep(0.5)  # a stopped stream stays still; compare two screens half a second apart
+    assert t.screen() == stopped
+    t.keys("C-n")  # continue, then quit while it streams
+    t.wait(lambda s: "generating ·" in s, "streaming again")
+    t.keys("C-q")
+    t.wait(lambda s: t.dead(), "the app to exit promptly", timeout=15)
+
+
+def test_missing_checkpoint_shows_the_error_screen(tmux, tmp_path: Path) -> None:
+    t = tmux("--checkpoint", str(tmp_path / "nope.pt"))
+    screen = t.wait(lambda s: "Cannot open the checkpoint" in s, "the error screen")
+    assert "not found" in screen and "Traceback" not in screen
+    t.keys("Escape")
+    t.wait(lambda s: t.dead(), "the app to exit")
