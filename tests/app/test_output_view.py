@@ -10,7 +10,7 @@ from .conftest import drive, finished, type_text, wait_for
 
 
 def test_follows_the_end_unless_scrolled_up(app_on) -> None:
-    app = app_on(length=1500, seed=1, delay_ms=1)
+    app = app_on(length=100_000, seed=1, delay_ms=1)
 
     async def script(pilot) -> None:
         out = app.main.output
@@ -25,8 +25,11 @@ def test_follows_the_end_unless_scrolled_up(app_on) -> None:
         assert out.scroll_y == 2  # stayed where the user was reading
         out.scroll_end(animate=False, immediate=True)  # back to the end: following again
         await pilot.pause()
-        await finished(pilot)
+        rows_then = out.rows.total
+        await wait_for(pilot, lambda: out.rows.total > rows_then + 5, "more text")
         assert out.is_vertical_scroll_end
+        await pilot.press("escape")
+        await finished(pilot)
         # At the end of the stream the last row of text sits on the bottom row.
         assert out.scroll_y + out.scrollable_content_region.height == out.rows.total
 
