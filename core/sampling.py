@@ -199,6 +199,7 @@ class FusedRun:
         self.i, self.f_gate, self.o = self.act[0, :, :H], self.act[0, :, H:], self.act[1, :, :H]
         self.g_pre = self.gates[1, :, H:]
         self.h_layer = [self.h[:, l * H:(l + 1) * H] for l in range(L)]  # each (B, H)
+        self.c_layer = list(self.c.unbind(0))  # each (B, H)
         self.h_in = [self.h_layer[0].expand(2, B, H)] + [  # each layer's matmul input
             self.h[:, (l - 1) * H:(l + 1) * H].expand(2, B, 2 * H) for l in range(1, L)]
 
@@ -217,7 +218,7 @@ class FusedRun:
         """c = f*c + i*g; h = o*tanh(c), from the pre-activations in ``self.gates``."""
         torch.sigmoid(self.gates, out=self.act)  # one op for i, f and o
         torch.tanh(self.g_pre, out=self.g)
-        c = self.c[l]
+        c = self.c_layer[l]
         c.mul_(self.f_gate).addcmul_(self.i, self.g)
         torch.tanh(c, out=self.tanh_c)
         torch.mul(self.o, self.tanh_c, out=self.h_layer[l])
