@@ -61,7 +61,7 @@ def _opt(name: str, type_: Any, help_: str) -> Any:
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default=None, help="[default: auto]")
 @click.option("--amp/--no-amp", default=None,
               help="Mixed precision: bf16 on CPUs that have it, fp16 on CUDA; --no-amp for plain fp32.  [default: on]")
-@click.option("--resume", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--resume", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Continue a run from its <out>.last.pt: model, optimizer, step, RNG states, metrics and best val. "
                    "Its recipe is reused; options given here override it.")
 @_opt("time_limit", click.FloatRange(0, min_open=True), "Stop after this many minutes; the lr schedule ends with it.")
@@ -106,8 +106,8 @@ def train(data_arg: str, out: Path | None, preset: str | None, resume: Path | No
 
 
 def _prepare(data_arg: str, out: Path | None, preset: str | None, resume: Path | None,
-             options: dict[str, Any], main_rank: bool):
-    """Options -> (config, data, data name, resume checkpoint, out), or a clear error."""
+             options: dict[str, Any], main_rank: bool) -> tuple[Any, Any, str, Any, Path]:
+    """Options -> (TrainConfig, TextData, data name, resume Checkpoint or None, out), or a clear error."""
     from core.checkpoint import load_checkpoint
     from core.data import TextData, load_text
     from core.errors import VocabError

@@ -139,6 +139,7 @@ def test_unwritable_out_fails_before_training(corpus_file, workdir):
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--data", "missing.txt"], "Error: data file not found: missing.txt"),
+    (["--data", "{corpus}", "--resume", "nope.last.pt"], "Error: Invalid value for '--resume': File 'nope.last.pt' does not exist"),
     (["--data", "{corpus}", "--block-size", "4000"], "Error: --block-size 4000 is too long for this text"),
     (["--data", "{corpus}", "--min-lr", "1", "--lr", "0.1"], "Error: need 0 < --lr and 0 <= --min-lr <= --lr"),
     (["--data", "{corpus}", "--dropout", "1"], "Error: Invalid value for '--dropout'"),
