@@ -9,6 +9,7 @@ and a non-zero exit, never a traceback.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
 import time
@@ -33,10 +34,12 @@ def domain_errors() -> Iterator[None]:
         raise click.ClickException(str(e)) from None
 
 
-def checkpoint_option(f: Any) -> Any:
+def checkpoint_option(f: Any, must_exist: bool = True) -> Any:
+    """``--checkpoint``. ``must_exist``: click checks the path first, so a missing file is
+    one line without importing torch. The app's group option leaves that to the app."""
     return click.option(
-        "--checkpoint", "-c", type=click.Path(dir_okay=False, path_type=Path), envvar=CHECKPOINT_ENV,
-        default=None, show_envvar=True,
+        "--checkpoint", "-c", type=click.Path(exists=must_exist, dir_okay=False, path_type=Path),
+        envvar=CHECKPOINT_ENV, default=None, show_envvar=True,
         help="Checkpoint file [default: the bundled Tiny Shakespeare model].",
     )(f)
 
@@ -58,7 +61,7 @@ def load(path: Path | None):  # -> core.checkpoint.Checkpoint
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
-@checkpoint_option
+@functools.partial(checkpoint_option, must_exist=False)
 @click.version_option(__version__, prog_name="charlstm-tui")
 @click.pass_context
 def cli(ctx: click.Context, checkpoint: Path | None) -> None:

@@ -44,7 +44,7 @@ def test_generate_into_a_pipe(how, tiny_checkpoint):
 
 
 @pytest.mark.parametrize("args, says", [
-    (("generate", "-c", "/no/such/model.pt"), "checkpoint not found: /no/such/model.pt"),
+    (("generate", "-c", "/no/such/model.pt"), "'/no/such/model.pt' does not exist"),
     (("generate", "--temperature", "-1"), "--temperature"),
     (("generate", "--top-p", "1.5"), "--top-p"),
     (("eval", "--data", "/no/such/text.txt", "-c", "{ckpt}"), "data file not found"),
@@ -54,7 +54,7 @@ def test_bad_input_is_one_error_line(tiny_checkpoint, args, says):
 
 
 def test_bad_input_through_python_m():
-    _one_error_line(run(COMMANDS["python -m"], "generate", "-c", "/no/such/model.pt"), "checkpoint not found")
+    _one_error_line(run(COMMANDS["python -m"], "info", "-c", "/no/such/model.pt"), "does not exist")
 
 
 def _one_error_line(done: subprocess.CompletedProcess[str], says: str) -> None:
@@ -138,7 +138,8 @@ print("torch imported" if "torch" in sys.modules else "torch not imported", file
 
 
 @pytest.mark.parametrize("args", [["--help"], ["generate", "--help"], ["eval", "--help"], ["--version"],
-                                  ["generate", "--temperature", "-1"], ["generate", "--top-p", "0"]],
+                                  ["generate", "--temperature", "-1"], ["generate", "--top-p", "0"],
+                                  ["generate", "-c", "/no/such/model.pt"], ["eval", "-c", "/no/such.pt", "--data", "x"]],
                          ids=" ".join)
 def test_help_and_bad_options_do_not_import_torch(args):
     done = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, env=env(), timeout=60)
