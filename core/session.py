@@ -33,21 +33,21 @@ ConfigSource = SampleConfig | Callable[[], SampleConfig]
 
 
 class SnapshotStore:
-    """The (h, c) after each position, in :class:`FusedRun`'s layout: h (1, L*H), c (L, 1, H).
+    """The state after each position, as one flat vector ``[h | c]`` (2*L*H,).
 
-    The last ``dense`` positions live in a preallocated ring (a put is two copies);
-    positions that are multiples of ``stride``, and up to ``max_pinned`` pinned ones
-    (the end of each fed text, where "regenerate" rewinds to), are also kept as clones.
+    The last ``dense`` positions live in a preallocated ring: keeping one is a single
+    ``torch.cat(..., out=slot)`` of the run's buffers, about 2 us. Positions that are
+    multiples of ``stride``, and up to ``max_pinned`` pinned ones (the end of each fed
+    text, where "regenerate" rewinds to), are also kept as clones outside the ring.
     """
 
     def __init__(self, dense: int = 2048, stride: int = 64, max_pinned: int = 256) -> None:
         if dense < 1 or stride < 1:
             raise ConfigError("snapshot window and stride must be >= 1")
         self.dense, self.stride, self.max_pinned = dense, stride, max_pinned
-        self._ring_h: torch.Tensor | None = None  # (dense, 1, L*H), allocated on first use
-        self._ring_c: torch.Tensor | None = None  # (dense, L, 1, H)
+        self._slots: list[torch.Tensor] = []  # views of one (dense, 2*L*H) tensor, made on first use
         self._ring_pos = [-1] * dense  # which position each slot holds (-1: none)
-        self._kept: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._kept: dict[int, torch.Tensor] = {}
         self._pinned: OrderedDict[int, None] = OrderedDict()
 
     def __contains__(self, pos: int) -> bool:
@@ -57,17 +57,16 @@ class SnapshotStore:
         return sum(p >= 0 for p in self._ring_pos) + len(self._kept)
 
     def put(self, pos: int, h: torch.Tensor, c: torch.Tensor, pin: bool = False) -> None:
-        """Keep the state ``(h, c)`` after position ``pos`` (copied; the caller's buffers may change)."""
-        if self._ring_h is None:
+        """Keep the state after ``pos``: ``h`` and ``c`` as flat views (copied, so the
+        caller's buffers may change afterwards)."""
+        if not self._slots:
             with torch.inference_mode(False):
-                self._ring_h = torch.empty(self.dense, *h.shape)
-                self._ring_c = torch.empty(self.dense, *c.shape)
+                self._slots = list(torch.empty(self.dense, h.numel() + c.numel()).unbind(0))
         slot = pos % self.dense
-        self._ring_h[slot].copy_(h)
-        self._ring_c[slot].copy_(c)  # type: ignore[index]
+        torch.cat((h, c), out=self._slots[slot])
         self._ring_pos[slot] = pos
         if pin or pos % self.stride == 0:
-            self._kept[pos] = (h.clone(), c.clone())
+            self._kept[pos] = self._slots[slot].clone()
         if pin:
             self._pinned[pos] = None
             self._pinned.move_to_end(pos)
@@ -76,18 +75,18 @@ class SnapshotStore:
                 if old % self.stride:
                     self._kept.pop(old, None)
 
-    def get(self, pos: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+    def get(self, pos: int) -> torch.Tensor | None:
+        """The flat state after ``pos``, or None."""
         slot = pos % self.dense
         if self._ring_pos[slot] == pos:
-            return self._ring_h[slot], self._ring_c[slot]  # type: ignore[index]
+            return self._slots[slot]
         return self._kept.get(pos)
 
-    def nearest(self, pos: int) -> tuple[int, tuple[torch.Tensor, torch.Tensor]] | None:
-        """The latest stored position <= ``pos`` and its state, or None."""
+    def nearest(self, pos: int) -> tuple[int, torch.Tensor] | None:
+        """The latest stored position <= ``pos`` and its flat state, or None."""
         found = self.get(pos)
         if found is not None:
             return pos, found
-        # The ring holds a contiguous recent stretch; look there first, then the clones.
         best = max((p for p in self._ring_pos if 0 <= p <= pos), default=-1)
         best = max(best, max((p for p in self._kept if p <= pos), default=-1))
         return None if best < 0 else (best, self.get(best))  # type: ignore[return-value]
@@ -130,7 +129,7 @@ class Session:
         self.vocab = sampler.vocab
         self.block_size = block_size
         self.max_context = max_context
-        self.snapshots = snapshots or SnapshotStore()
+        self.snapshots = snapshots if snapshots is not None else SnapshotStore()
         self.lock = threading.Lock()
         fused = sampler.fused
         self._L, self._H = fused.n_layers, fused.hidden
@@ -186,7 +185,7 @@ class Session:
         self._trim()
 
     def _keep(self, run: FusedRun, pos: int, pin: bool = False) -> None:
-        self.snapshots.put(pos, run.h, run.c, pin)
+        self.snapshots.put(pos, run.h.view(-1), run.c.view(-1), pin)
 
     def _trim(self) -> None:
         # Drop old context in chunks, so trimming costs O(1) amortised per id.
@@ -225,9 +224,12 @@ class Session:
         run = self._ensure_run()
         logits = self._logits
         assert logits is not None
-        # No inference_mode around the loop (it would be entered and left at each
-        # yield): the fused weights and the run's buffers need no autograd.
-        n = 0
+        # This loop is the app's per-character cost, so it keeps to locals. No
+        # inference_mode around it (it would be entered and left at each yield): the
+        # fused weights and the run's buffers need no autograd.
+        h, c = run.h.view(-1), run.c.view(-1)
+        put, ids_append, probs_append = self.snapshots.put, self.ids.append, self.probs.append
+        pos, n = len(self), 0
         while n < cfg.length:
             if stop is not None and stop.is_set():
                 return
@@ -238,11 +240,11 @@ class Session:
             p = float(probs[0, i])
             yield i, p
             # Resumed: the character is accepted. Step the state past it.
-            logits = run.step(ids)  # (1, V), the run's own buffer
-            self._logits = logits
-            self.ids.append(i)
-            self.probs.append(p)
-            self._keep(run, len(self))
+            logits = self._logits = run.step(ids)  # (1, V), the run's own buffer
+            ids_append(i)
+            probs_append(p)
+            pos += 1
+            put(pos, h, c)
             if len(self.ids) > self.max_context:
                 self._trim()
             n += 1
@@ -268,8 +270,10 @@ class Session:
         found = self.snapshots.nearest(pos)
         if found is None:
             raise ConfigError(f"no saved state at or before position {pos}; it is too far back")
-        start, (h, c) = found
-        state = (h.view(1, self._L, self._H).transpose(0, 1).contiguous(), c.clone())  # (L, 1, H) each
+        start, flat = found
+        L, H = self._L, self._H
+        h = flat[:L * H].view(1, L, H).transpose(0, 1).contiguous()  # (L, 1, H)
+        state = (h, flat[L * H:].view(L, 1, H).clone())
         if start == pos:
             return state
         between = self.ids[start - self.offset:pos - self.offset].tolist()
