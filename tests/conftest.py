@@ -9,6 +9,11 @@ from pathlib import Path
 
 import pytest
 
+# Tiny models gain nothing from a second thread, and on a busy 2-core machine OpenMP's
+# spinning threads make them many times slower. Set before anything imports torch;
+# subprocesses inherit it.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 TINYSHAKESPEARE = SHARED / "data" / "tinyshakespeare.txt"
@@ -63,7 +68,6 @@ def _isolated_user_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
     monkeypatch.delenv("CHARLSTM_CHECKPOINT", raising=False)
-    os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 
 needs_shared_data = pytest.mark.skipif(not TINYSHAKESPEARE.exists(), reason="../shared/data/tinyshakespeare.txt is absent")
