@@ -3,6 +3,7 @@ themselves so the table cannot drift from what the keys really do."""
 
 from __future__ import annotations
 
+import io
 from typing import Iterable
 
 from rich.table import Table
@@ -64,11 +65,20 @@ class HelpScreen(ModalScreen[None]):
                                            Binding("end", "", "Back to the end (follow)")]),
             ("App", app_keys),
         ]
+        self.keys = key_rows(self.app, sections)
         with VerticalScroll(id="help"):
             yield Static("charlstm-tui help", id="help-title")
             yield Static(ABOUT, id="help-about")
-            yield Static(key_rows(self.app, sections), id="help-keys")
+            yield Static(self.keys, id="help-keys")
             yield Static("Esc, F1 or q to close", classes="dialog-hint")
+
+    def keys_text(self, width: int = 100) -> str:
+        """The keys table as plain text (what the screen shows)."""
+        from rich.console import Console
+
+        console = Console(width=width, record=True, file=io.StringIO())
+        console.print(self.keys)
+        return console.export_text()
 
     def action_close(self) -> None:
         self.dismiss(None)

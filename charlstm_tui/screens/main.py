@@ -115,6 +115,9 @@ class MainScreen(Screen):
         self.output.border_title = "Output"
         prompt.focus()
         self._ticker = self.set_interval(FRAME, self._flush, pause=True)
+        if self.model is None:  # the first frame shows that the model is on its way
+            self.output.loading = True
+            self.status.show_run("loading", 0, None)
 
     @property
     def output(self) -> OutputView:

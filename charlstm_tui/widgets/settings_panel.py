@@ -14,7 +14,7 @@ from typing import Any
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Grid, VerticalScroll
 from textual.message import Message
 from textual.widgets import Input, Label, Static
 
@@ -56,15 +56,17 @@ class SettingsPanel(VerticalScroll, can_focus=False):
     def __init__(self, settings: Settings, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.settings = settings
+        self.errors: dict[str, str] = {}  # field name -> why its text is rejected
         self.border_title = "Settings"
         self.border_subtitle = "↑↓ step · type"
 
     def compose(self) -> ComposeResult:
-        for field in FIELDS:
-            with Horizontal(classes="setting-row"):
+        # Few widgets on purpose: each one costs start-up time before the first frame.
+        with Grid(id="setting-grid"):
+            for field in FIELDS:
                 yield Label(field.label, classes="setting-label")
                 yield SettingInput(field, getattr(self.settings, field.name))
-            yield Static("", id=f"err-{field.name}", classes="setting-error")
+        yield Static("", id="setting-error")
         yield Static("", id="setting-help")
 
     def input_for(self, name: str) -> SettingInput:
@@ -85,20 +87,27 @@ class SettingsPanel(VerticalScroll, can_focus=False):
             return
         event.stop()
         field = widget.field
-        error = self.query_one(f"#err-{field.name}", Static)
         try:
             value = field.parse(event.value)
         except InvalidValue as e:
             widget.add_class("-invalid")
-            error.update(str(e))
-            error.display = True
+            self.errors[field.name] = str(e)
+        else:
+            widget.remove_class("-invalid")
+            self.errors.pop(field.name, None)
+            widget.valid_value = value
+        self._show_errors()
+        if field.name in self.errors:
             return
-        widget.remove_class("-invalid")
-        error.display = False
-        widget.valid_value = value
         if getattr(self.settings, field.name) != value:
             self.settings = self.settings.with_(**{field.name: value})
             self.post_message(self.Changed(self.settings, field.name))
+
+    def _show_errors(self) -> None:
+        # Under the fields, naming each field whose text is not a valid value.
+        error = self.query_one("#setting-error", Static)
+        error.update("\n".join(self.errors.values()))
+        error.display = bool(self.errors)
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         if isinstance(event.widget, SettingInput):

@@ -36,9 +36,9 @@ def test_invalid_values_are_rejected_inline(app_on) -> None:
         await pilot.press("f2")
         await type_text(pilot, "3")
         field = app.main.panel.input_for("temperature")
-        error = app.main.query_one("#err-temperature")
+        error = app.main.query_one("#setting-error")
         assert field.has_class("-invalid") and error.display
-        assert "out of range" in str(error.render())
+        assert "temperature: 3 is out of range" in str(error.render())
         assert app.main.settings.temperature == 0.5  # the last valid value stays in effect
         await pilot.press("backspace")
         await type_text(pilot, "abc")
