@@ -173,27 +173,10 @@ def _stdout_guard() -> Iterator[None]:
 @checkpoint_option
 def info(checkpoint: Path | None) -> None:
     """Describe a checkpoint: config, size, vocabulary, training and best val loss."""
-    import math
+    from .card import ModelCard
 
     path = resolve_checkpoint(checkpoint)
-    ckpt = load(checkpoint)
-    c, t = ckpt.model_config, ckpt.train
-    n_params = sum(v.numel() for v in ckpt.state_dict.values())
-    best = ckpt.best_val_loss
-    lines = [
-        f"checkpoint   {path} ({path.stat().st_size / 1e6:.1f} MB)",
-        f"model        LSTM {c.n_layers} x {c.n_embd}, dropout {c.dropout}, vocab {c.vocab_size}",
-        f"parameters   {n_params:,}",
-        f"vocabulary   {''.join(ckpt.vocab.chars)!r}",
-        f"data         {t.get('data') or 'unknown'} ({t.get('data_chars', 0):,} chars)",
-        f"training     {ckpt.step:,} steps, {t.get('tokens_seen', 0):,} tokens, {t.get('elapsed', 0) / 60:.1f} min",
-        "best val     " + (f"{best:.4f} nats/char, {best / math.log(2):.4f} bits/char" if best is not None else "not evaluated"),
-    ]
-    cfg = t.get("config") or {}
-    if cfg:
-        lines.append("recipe       " + ", ".join(f"{k}={cfg[k]}" for k in
-                                              ("preset", "batch_size", "block_size", "lr", "min_lr", "weight_decay") if k in cfg))
-    click.echo("\n".join(lines))
+    click.echo(ModelCard.of(path, load(checkpoint)).text())
 
 
 @cli.command("eval")
