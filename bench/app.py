@@ -241,10 +241,15 @@ def main() -> None:
               f"({', '.join(f'{s[0]:.3f}' for s in starts)}); model ready at {ready:.2f} s   goal <= 0.5 s")
 
         with training_paused(args.quiet):
-            sampler_rate, session_rate = raw_rates(args.checkpoint, args.chars)
+            # The raw rates are taken before and after the app's run and averaged, so
+            # the ratio is not skewed by load that came or went during the run.
+            before = raw_rates(args.checkpoint, args.chars)
             screen_rate, app_rate, echoes, app = stream_run(args.checkpoint, home / "rate", args.chars, 5)
             app.close()
-        print(f"raw           {sampler_rate:,.0f} chars/s Sampler.stream, {session_rate:,.0f} chars/s Session.generate")
+            after = raw_rates(args.checkpoint, args.chars)
+        sampler_rate, session_rate = (before[0] + after[0]) / 2, (before[1] + after[1]) / 2
+        print(f"raw           {sampler_rate:,.0f} chars/s Sampler.stream ({before[0]:,.0f} before, {after[0]:,.0f} after "
+              f"the app), {session_rate:,.0f} chars/s Session.generate ({before[1]:,.0f}, {after[1]:,.0f})")
         print(f"screen        {screen_rate:,.0f} chars/s Enter to last char on the pty ({app_rate:,.0f} as the app "
               f"reports); ratio {screen_rate / sampler_rate:.2f} of Sampler, "
               f"{screen_rate / session_rate:.2f} of Session   goal >= 0.90")

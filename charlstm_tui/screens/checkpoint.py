@@ -72,8 +72,8 @@ class CheckpointScreen(ModalScreen[Path | None]):
             yield Static("", id="path-error")
             yield CheckpointTree(folder, id="tree")
             with Horizontal(id="dialog-buttons"):
-                yield Button("Open", id="open", variant="primary")
-                yield Button("Cancel" if self.can_cancel else "Quit", id="cancel")
+                yield Button("Open", id="open", variant="primary", compact=True)
+                yield Button("Cancel" if self.can_cancel else "Quit", id="cancel", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#path", Input).focus()

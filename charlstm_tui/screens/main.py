@@ -39,11 +39,12 @@ FAST_FRAME = 1 / 20  # ...but a fast stream is drawn 20 times a second (see _flu
 FAST_CHUNK = 8  # characters per flush above which a stream counts as fast
 STATUS_EVERY = 0.25  # seconds between status-line updates while streaming
 
-HINT = """Type a prompt below and press Enter: the model continues it, character by character.
+HINT = """Type a prompt below and press Enter:
+the model continues it, one character at a time.
 
-Enter generate · Ctrl+J newline · ↑/↓ earlier prompts · Esc stop
-Ctrl+N continue (appends what you typed first) · Ctrl+R regenerate · Ctrl+L clear
-F2 settings · F1 help · Ctrl+P all commands"""
+Enter generate · Ctrl+J newline · ↑↓ earlier prompts
+Esc stop · Ctrl+N continue · Ctrl+R regenerate · Ctrl+L clear
+F2 settings · F1 help · Ctrl+P every command"""
 
 
 def clipboard_method() -> str:
@@ -77,7 +78,7 @@ class MainScreen(Screen):
         Binding("ctrl+l", "clear", "Clear"),
         Binding("ctrl+s", "save", "Save"),
         Binding("ctrl+o", "copy", "Copy"),
-        Binding("f2", "focus_settings", "Settings"),
+        Binding("f2", "focus_settings", "Settings", show=False),  # named in the panel's title
         Binding("f3", "temperature(-1)", "Temp −", show=False),
         Binding("f4", "temperature(1)", "Temp +", show=False),
     ]

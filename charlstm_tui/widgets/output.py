@@ -26,7 +26,7 @@ from .transcript import DISPLAY, KIND_NAMES, MODEL, PROMPT, USER, Line, RowIndex
 
 __all__ = ["OutputView", "PROMPT", "MODEL", "USER"]
 
-JUMP_IF_SCROLLED_WITHIN = 0.25  # seconds: scrolling more often than this means a fast stream
+JUMP_IF_SCROLLED_WITHIN = 1 / 15  # seconds: scrolling more often than this means a fast stream
 
 
 class OutputView(ScrollView, can_focus=True):

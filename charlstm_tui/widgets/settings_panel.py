@@ -58,7 +58,7 @@ class SettingsPanel(VerticalScroll, can_focus=False):
         self.settings = settings
         self.errors: dict[str, str] = {}  # field name -> why its text is rejected
         self.border_title = "Settings"
-        self.border_subtitle = "↑↓ step · type"
+        self.border_subtitle = "F2 · ↑↓ step · type"
 
     def compose(self) -> ComposeResult:
         # Few widgets on purpose: each one costs start-up time before the first frame.
