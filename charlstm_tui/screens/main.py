@@ -93,6 +93,9 @@ class MainScreen(Screen):
         self._pending: str | None = None  # an action asked for while the model loads
         self._ticker: Timer | None = None
         self._status_at = 0.0
+        # Where the model's context starts in the transcript: from there on, transcript
+        # position p is session position p - context_start (see session_position).
+        self.context_start = 0
         self._flush_after = 0.0  # the next flush may not happen before this time
 
     @property
@@ -149,6 +152,7 @@ class MainScreen(Screen):
         switched = self.model is not None
         self.model = model
         self.generator.set_model(model)
+        self.context_start = self.output.transcript.end  # a new model reads from here on
         self.output.loading = False
         self.status.show_model(model.info.summary())
         self.status.show_run("ready", 0, None)
@@ -194,6 +198,7 @@ class MainScreen(Screen):
         self._stop_current()
         out = self.output
         out.add_rule(self._rule_label())
+        self.context_start = out.transcript.end
         out.append(kept, PROMPT)
         run = Run("new", out_start=out.transcript.end)
         self.generator.queue(("reset",), ("feed", kept), ("mark", run))
@@ -239,6 +244,7 @@ class MainScreen(Screen):
         """Start over: empty output, empty context."""
         self._stop_current()
         self.output.clear()
+        self.context_start = self.output.transcript.end
         self.run = None
         if self.model is not None:
             self.generator.queue(("reset",))
@@ -282,6 +288,15 @@ class MainScreen(Screen):
             return
         self.notify(f"This terminal may not accept OSC 52 clipboard writes, so the output "
                     f"({len(text):,} characters) was saved to {path}", title="Saved to file")
+
+    def session_position(self, pos: int) -> int | None:
+        """The model session's position for transcript position ``pos`` (None when that
+        text is not in the current context). For the explorer: inspect, fork, rewind."""
+        if self.model is None or pos < self.context_start:
+            return None
+        p = pos - self.context_start
+        session = self.model.session
+        return p if session.offset <= p <= len(session) else None
 
     def last_output(self) -> str:
         """The text the last run generated."""

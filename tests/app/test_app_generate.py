@@ -115,6 +115,30 @@ def test_continue_appends_typed_text_to_the_context(app_on) -> None:
     drive(app, script)
 
 
+def test_transcript_positions_map_to_the_session(app_on) -> None:
+    app = app_on(length=40, seed=3, delay_ms=0)
+
+    async def script(pilot) -> None:
+        await type_text(pilot, "KING:")
+        await pilot.press("enter")
+        await finished(pilot)
+        await type_text(pilot, "LORD:")
+        await pilot.press("enter")  # a new context, after the first run
+        await finished(pilot)
+        await type_text(pilot, " aye")
+        await pilot.press("ctrl+n")
+        await finished(pilot)
+        t, session = app.main.output.transcript, app.main.model.session
+        text = t.text()
+        start = text.rindex("LORD:")
+        assert app.main.session_position(start - 1) is None  # the first run is not in this context
+        for pos in range(start, t.end):
+            p = app.main.session_position(pos)
+            assert session.vocab.chars[session.ids[p - session.offset]] == text[pos - t.start]
+
+    drive(app, script)
+
+
 def test_empty_enter_continues(app_on) -> None:
     app = app_on(length=25, seed=2, delay_ms=0)
 
