@@ -19,6 +19,7 @@ Goals (issue 5): first frame <= 0.5 s; screen >= 90% of raw; echo <= 50 ms; RSS 
 from __future__ import annotations
 
 import argparse
+import bisect
 import contextlib
 import fcntl
 import json
@@ -62,7 +63,8 @@ class PtyApp:
         os.close(slave)
         self.master = master
         self.text = bytearray()  # everything written, escape sequences removed
-        self.arrivals: list[tuple[float, int]] = []  # (time, len(text) after that read)
+        self.times: list[float] = []  # when each read arrived...
+        self.ends: list[int] = []  # ...and len(text) after it
         self._raw = b""
         self._lock = threading.Lock()
         threading.Thread(target=self._read, daemon=True).start()
@@ -85,7 +87,8 @@ class PtyApp:
                 else:
                     self._raw = b""
                 self.text += ANSI.sub(b"", data)
-                self.arrivals.append((now, len(self.text)))
+                self.times.append(now)
+                self.ends.append(len(self.text))
 
     def mark(self) -> int:
         with self._lock:
@@ -95,15 +98,16 @@ class PtyApp:
         """When ``pattern`` (a regex) first appeared after offset ``since``, and the match."""
         regex = re.compile(pattern)
         deadline = time.perf_counter() + timeout
+        scan = since  # only new text is searched (with an overlap), so waiting stays cheap
         while time.perf_counter() < deadline:
             with self._lock:
-                m = regex.search(self.text, since)
+                m = regex.search(self.text, max(since, scan - 256))
+                scan = len(self.text)
                 if m:
-                    at = next(t for t, end in self.arrivals if end >= m.end())
-                    return at, m
+                    return self.times[bisect.bisect_left(self.ends, m.end())], m
             if self.proc.poll() is not None:
                 break
-            time.sleep(0.002)
+            time.sleep(0.003)
         tail = bytes(self.text[-600:]).decode("utf-8", "replace")
         raise SystemExit(f"bench: timed out waiting for {pattern!r}; screen text ends with:\n{tail}")
 
@@ -111,6 +115,11 @@ class PtyApp:
         now = time.perf_counter()
         os.write(self.master, data)
         return now
+
+    def cpu_s(self) -> float:
+        """CPU seconds the app process has used (all its threads)."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def rss_mb(self) -> tuple[float, float]:
         """(current, peak) resident memory of the app process in MB."""
@@ -155,9 +164,10 @@ def training_paused(enabled: bool) -> Iterator[None]:
             signal.signal(s, h)
 
 
-def raw_rates(checkpoint: Path, n: int) -> tuple[float, float]:
-    """The model's own chars/s, as the app runs it (same threads): Sampler.stream and
-    the app's Session.generate, each over ``n`` characters after the prompt."""
+def raw_rates(checkpoint: Path, n: int) -> tuple[float, float, float]:
+    """The model's own speed, as the app runs it (same threads): chars/s of
+    Sampler.stream and of the app's Session.generate, each over ``n`` characters after
+    the prompt, and Session's CPU seconds per character."""
     import torch
 
     from charlstm_tui.bridge import generation_threads
@@ -177,10 +187,10 @@ def raw_rates(checkpoint: Path, n: int) -> tuple[float, float]:
     sampler_rate = n / (time.perf_counter() - start)
     session = Session(sampler)
     session.feed("KING:")
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for _ in session.generate(config):
         pass
-    return sampler_rate, n / (time.perf_counter() - start)
+    return sampler_rate, n / (time.perf_counter() - start), (time.process_time() - cpu) / n
 
 
 def first_frames(checkpoint: Path, home: Path, runs: int) -> list[tuple[float, float]]:
@@ -195,14 +205,15 @@ def first_frames(checkpoint: Path, home: Path, runs: int) -> list[tuple[float, f
     return out
 
 
-def stream_run(checkpoint: Path, home: Path, n: int, echo_samples: int) -> tuple[float, float, list[float], PtyApp]:
+def stream_run(checkpoint: Path, home: Path, n: int, echo_samples: int) -> tuple[float, float, float, list[float], PtyApp]:
     """Generate ``n`` chars at delay 0. Returns (chars/s end to end, chars/s the app
-    reports, key echo latencies in s, the still-running app)."""
+    reports, the app's CPU seconds per char, key echo latencies in s, the running app)."""
     app = PtyApp(checkpoint, home, {"length": n, "delay_ms": 0, "seed": 1, "temperature": 0.8})
     app.wait(rb"ready \xc2\xb7 0 chars")
     app.send(b"KING:")
     app.wait(rb"KING:")
     since = app.mark()
+    cpu = app.cpu_s()
     t_enter = app.send(b"\r")
     app.wait(rb"generating", since)
     echoes = []
@@ -214,7 +225,8 @@ def stream_run(checkpoint: Path, home: Path, n: int, echo_samples: int) -> tuple
         echoes.append(at - sent)
     done, m = app.wait(rb"done \xc2\xb7 ([\d,]+) chars \xc2\xb7 ([\d,]+) chars/s", since, timeout=600)
     count = int(m.group(1).replace(b",", b""))
-    return count / (done - t_enter), float(m.group(2).replace(b",", b"")), echoes, app
+    cpu_per_char = (app.cpu_s() - cpu) / count
+    return count / (done - t_enter), float(m.group(2).replace(b",", b"")), cpu_per_char, echoes, app
 
 
 def main() -> None:
@@ -244,20 +256,24 @@ def main() -> None:
             # The raw rates are taken before and after the app's run and averaged, so
             # the ratio is not skewed by load that came or went during the run.
             before = raw_rates(args.checkpoint, args.chars)
-            screen_rate, app_rate, echoes, app = stream_run(args.checkpoint, home / "rate", args.chars, 5)
+            screen_rate, app_rate, app_cpu, echoes, app = stream_run(args.checkpoint, home / "rate", args.chars, 5)
             app.close()
             after = raw_rates(args.checkpoint, args.chars)
         sampler_rate, session_rate = (before[0] + after[0]) / 2, (before[1] + after[1]) / 2
+        raw_cpu = (before[2] + after[2]) / 2
         print(f"raw           {sampler_rate:,.0f} chars/s Sampler.stream ({before[0]:,.0f} before, {after[0]:,.0f} after "
               f"the app), {session_rate:,.0f} chars/s Session.generate ({before[1]:,.0f}, {after[1]:,.0f})")
         print(f"screen        {screen_rate:,.0f} chars/s Enter to last char on the pty ({app_rate:,.0f} as the app "
               f"reports); ratio {screen_rate / sampler_rate:.2f} of Sampler, "
               f"{screen_rate / session_rate:.2f} of Session   goal >= 0.90")
+        print(f"cpu per char  {1e6 * app_cpu:.0f} us the whole app (UI and worker threads) vs {1e6 * raw_cpu:.0f} us "
+              f"raw Session: {app_cpu / raw_cpu:.2f}x (less sensitive to other load than the rates; < 2: the UI fits on the "
+              f"second core)")
         print(f"key echo      {1000 * statistics.median(echoes):.0f} ms median, {1000 * max(echoes):.0f} ms max "
               f"of {len(echoes)} keys while streaming   goal <= 50 ms")
 
         if args.rss_chars:
-            _, _, _, app = stream_run(args.checkpoint, home / "rss", args.rss_chars, 0)
+            *_, app = stream_run(args.checkpoint, home / "rss", args.rss_chars, 0)
             rss, peak = app.rss_mb()
             app.close()
             print(f"memory        {rss:.0f} MB resident after {args.rss_chars:,} chars (peak {peak:.0f} MB)   "
