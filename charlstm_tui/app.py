@@ -11,20 +11,22 @@ from __future__ import annotations
 import sys
 from functools import partial
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.signal import Signal
 
-from .bridge import load_model
+from .bridge import LoadedModel, load_model
 from .messages import ModelFailed, ModelLoaded
 from .screens.main import MainScreen
 from .settings import History, load_settings
 
 
 SWITCH_INTERVAL = 0.001  # seconds; see on_mount
+EXPLORER_SCREENS = ("sweep", "score", "training-view")  # the explorer's screens, by name and id
 
 
 class CharLSTMApp(App[None]):
@@ -35,6 +37,8 @@ class CharLSTMApp(App[None]):
     BINDINGS = [
         Binding("f1", "help", "Help"),
         Binding("question_mark", "help", "Help", show=False),
+        Binding("f7", "sweep", "Temperature sweep", priority=True),  # priority: text areas bind F7 (select all)
+        Binding("f9", "score", "Score a text"),
     ]
 
     def __init__(self, checkpoint: Path, explicit: bool = False) -> None:
@@ -43,6 +47,8 @@ class CharLSTMApp(App[None]):
         self.explicit = explicit  # named by the user (vs the bundled default): shapes the error text
         self.start_settings = load_settings()
         self.main = MainScreen(self.start_settings, History())
+        # Published with the LoadedModel each time a checkpoint is loaded.
+        self.model_changed_signal: Signal[LoadedModel] = Signal(self, "model-changed")
 
     def get_default_screen(self) -> Screen:
         return self.main
@@ -84,6 +90,7 @@ class CharLSTMApp(App[None]):
     def on_model_loaded(self, message: ModelLoaded) -> None:
         self.checkpoint = message.model.info.path
         self.main.set_model(message.model)
+        self.model_changed_signal.publish(message.model)
 
     def on_model_failed(self, message: ModelFailed) -> None:
         self.main.model_failed()
@@ -118,6 +125,33 @@ class CharLSTMApp(App[None]):
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
+    def _show_view(self, name: str, make: Callable[[], Screen]) -> None:
+        """Show an explorer screen. It is installed once, so it keeps its state (a
+        sweep, a scored text) between visits; from another explorer screen it takes
+        that one's place rather than piling up."""
+        if not self.is_screen_installed(name):
+            self.install_screen(make(), name)
+        screen = self.get_screen(name)
+        if screen in self.screen_stack:
+            while self.screen is not screen:
+                self.pop_screen()
+        elif self.screen.id in EXPLORER_SCREENS:
+            self.switch_screen(name)
+        else:
+            self.push_screen(name)
+
+    def action_sweep(self) -> None:
+        """Open the temperature sweep: one prompt at several temperatures, side by side."""
+        from .screens.sweep import SweepScreen
+
+        self._show_view("sweep", lambda: SweepScreen(id="sweep"))
+
+    def action_score(self) -> None:
+        """Open the Score screen: a text coloured by the model's surprise."""
+        from .screens.score import ScoreScreen
+
+        self._show_view("score", lambda: ScoreScreen(id="score"))
+
     def watch_theme(self, theme: str) -> None:
         # Persist the theme picked from the palette with the other settings.
         if self.main.is_attached and theme != self.main.settings.theme:
@@ -130,6 +164,10 @@ class CharLSTMApp(App[None]):
         main = self.main
         yield SystemCommand("Open checkpoint…", "Load another model file", self.action_open_checkpoint)
         yield SystemCommand("Help", "Keys and what each setting does (F1)", self.action_help)
+        yield SystemCommand("Temperature sweep", "One prompt and seed at several temperatures, side by side (F7)",
+                            self.action_sweep)
+        yield SystemCommand("Score a text…", "Colour a text by the model's surprise; nats/char, bits/char (F9)",
+                            self.action_score)
         if screen is not main:
             return
         commands = [

@@ -5,6 +5,9 @@
 - :class:`Generator` runs a :class:`~core.session.Session` from a thread worker: it
   applies the context edits the UI queued (reset, feed text, rewind), then streams
   characters into a :class:`StreamBuffer`.
+- :func:`sweep` streams one prompt at several temperatures, one batched pass per step,
+  into a :class:`SweepBuffer`; :func:`score` measures a text's surprise. Both run in
+  thread workers of the explorer screens.
 - The UI drains the buffer once per frame. A per-character ``call_from_thread`` would
   cost a UI round trip per character (about 1,800 chars/s at best, stalling the worker);
   a lock-protected list costs a few hundred nanoseconds per character.
@@ -25,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from .settings import Settings
 
 if TYPE_CHECKING:
+    from core.score import TextScore
     from core.session import Session
     from core.vocab import CharVocab
 
@@ -255,3 +259,70 @@ class Generator:
     def stop(self, run: Run) -> tuple[str, list[float]]:
         """Stop ``run`` now; returns the characters it produced before the stop."""
         return self.buffer.stop(run)
+
+
+# -- the explorer: temperature sweep and scoring ---------------------------------------------
+
+class SweepBuffer(StreamBuffer):
+    """A :class:`StreamBuffer` for a temperature sweep: each push is a whole step, one
+    character per stream, taken under the one lock. Steps are kept interleaved ("abcd"
+    for streams 0..3), so every drain holds the same number of characters per stream and
+    a stop falls between two steps, never inside one: the streams stay in lockstep."""
+
+    def push_step(self, run: Run, chars: str, probs: list[float]) -> bool:
+        """Queue one step (``chars[i]`` and ``probs[i]`` for stream i); False once ``run``
+        may not add any more."""
+        with self._lock:
+            if run is not self._run or run.stopped:
+                return False
+            self._chars.append(chars)
+            self._probs.extend(probs)
+            return True
+
+    @staticmethod
+    def split(text: str, probs: list[float], n: int) -> list[tuple[str, list[float]]]:
+        """Undo the interleaving of a drain: ``(text, probs)`` for each of ``n`` streams."""
+        return [(text[i::n], probs[i::n]) for i in range(n)]
+
+
+def sweep(model: LoadedModel, prompt_ids: list[int], temperatures: list[float], settings: Settings,
+          buffer: SweepBuffer, run: Run, cancelled: Callable[[], bool]) -> str:
+    """Stream ``prompt_ids``'s continuation at each temperature into ``buffer`` until
+    ``settings.length``, a stop or a cancel. Runs in a worker thread; returns "done" or
+    "stopped". One seed, top-k, top-p and mode for all streams: only the temperature differs.
+
+    The streams are the rows of one batch: :meth:`core.sampling.Sampler.stream_ids` does
+    one forward pass per step for all of them, with a temperature per row."""
+    import torch
+
+    from core.sampling import SampleConfig
+
+    s = settings
+    config = SampleConfig(temperature=temperatures[0], top_k=s.top_k, top_p=s.top_p, length=s.length,
+                          seed=s.seed, mode=s.mode, block_size=model.info.block_size)
+    chars = model.vocab.chars
+    torch.set_num_threads(generation_threads())
+    steps = model.session.sampler.stream_ids(prompt_ids, config, batch=len(temperatures),
+                                             temperatures=temperatures, stop=run.stop)
+    for ids, probs in steps:  # (B,), (B, V)
+        if cancelled():
+            return "stopped"
+        chosen = probs.gather(1, ids.unsqueeze(1)).view(-1).tolist()  # (B,) each pick's probability
+        if not buffer.push_step(run, "".join([chars[i] for i in ids.tolist()]), chosen):
+            return "stopped"
+        if s.delay_ms:
+            run.stop.wait(s.delay_ms / 1000)  # the typewriter; wakes at once on a stop
+    return "stopped" if run.stopped else "done"
+
+
+def score(model: LoadedModel, text: str) -> tuple["TextScore", str]:
+    """``(core.score.TextScore, dropped)``: the model's surprise at each character of
+    ``text`` it knows; ``dropped`` lists (once each) the characters it does not know,
+    which are left out. Slow for long texts: call it from a worker."""
+    from core.errors import VocabError
+    from core.score import score_text
+
+    kept, dropped = model.clean(text)
+    if not kept:
+        raise VocabError("the text has no character the model knows; paste or load another text")
+    return score_text(model.session.sampler.model, model.vocab, kept), dropped

@@ -15,7 +15,10 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 if TYPE_CHECKING:
+    from core.score import TextScore
+
     from .bridge import LoadedModel, Run
+    from .card import ModelCard
 
 
 @dataclass
@@ -39,4 +42,37 @@ class GenerationEnded(Message):
 
     run: "Run"
     reason: str
+    error: str | None = None
+
+
+# -- the explorer screens: score, training view ----------------------------------------------
+
+@dataclass
+class TextLoaded(Message):
+    """A text file for the Score screen was read (``text``), or could not be (``error``)."""
+
+    path: Path
+    text: str | None
+    error: str | None = None
+
+
+@dataclass
+class TextScored(Message):
+    """The Score screen's worker finished: ``score`` for the characters the model knows,
+    ``dropped`` the ones it does not (left out), or ``error``. ``request`` tells stale
+    answers apart."""
+
+    request: int
+    score: "TextScore | None"
+    dropped: str = ""
+    error: str | None = None
+
+
+@dataclass
+class CardRead(Message):
+    """The Training view read a checkpoint file's card, or could not (``error``)."""
+
+    request: int
+    path: Path
+    card: "ModelCard | None"
     error: str | None = None

@@ -52,6 +52,8 @@ class HelpScreen(ModalScreen[None]):
         from ..widgets.prompt import PromptArea
         from ..widgets.settings_panel import SettingInput
         from .main import MainScreen
+        from .score import ScoreScreen
+        from .sweep import SweepScreen
 
         app_keys = [b for b in self.app.BINDINGS if isinstance(b, Binding)] + [
             Binding("ctrl+p", "command_palette", "Command palette: every action, open a checkpoint, theme"),
@@ -63,6 +65,9 @@ class HelpScreen(ModalScreen[None]):
             ("Settings panel (F2, Tab to move)", SettingInput.BINDINGS),
             ("Output pane (Tab to focus)", [Binding("up,down", "", "Scroll"), Binding("pageup,pagedown", "", "Page"),
                                            Binding("end", "", "Back to the end (follow)")]),
+            ("Temperature sweep (F7)", [Binding("enter", "", "Sweep the prompt at every temperature"),
+                                        *SweepScreen.BINDINGS, Binding("tab", "", "To the temperatures, length, seed")]),
+            ("Score a text (F9)", [*ScoreScreen.BINDINGS, Binding("enter", "", "Load the file typed in the path box")]),
             ("App", app_keys),
         ]
         self.keys = key_rows(self.app, sections)

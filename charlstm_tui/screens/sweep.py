@@ -1,0 +1,311 @@
+"""The temperature sweep (F7): one prompt and one seed, streamed side by side at several
+temperatures, in lockstep.
+
+All the streams come from one batched forward pass per step: they are the rows of a
+batch, each with its own temperature (:func:`charlstm_tui.bridge.sweep`). The worker
+pushes a whole step at a time into a :class:`~charlstm_tui.bridge.SweepBuffer`, and a
+timer moves it onto the screen at most once per frame, so every column always shows the
+same number of characters, and Esc stops them all between two steps.
+
+Top-k, top-p and mode are the main screen's settings, so only the temperature differs
+between columns; a blank seed picks a random one, shown in the status line.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+from typing import TYPE_CHECKING
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Input, Label, Static
+from textual.worker import get_current_worker
+
+from ..bridge import LoadedModel, Run, SweepBuffer, sweep
+from ..messages import GenerationEnded
+from ..settings import FIELD_BY_NAME, InvalidValue
+from ..widgets.output import MODEL, PROMPT, OutputView
+from ..widgets.prompt import PromptArea
+from ..widgets.status import StatusBar
+from .main import FAST_CHUNK, FAST_FRAME, FRAME, STATUS_EVERY
+
+if TYPE_CHECKING:
+    from ..app import CharLSTMApp
+
+DEFAULT_TEMPERATURES = (0.0, 0.5, 0.8, 1.2)
+MAX_STREAMS = 8  # columns side by side; more would be too narrow to read
+
+
+def parse_temperatures(text: str) -> list[float]:
+    """'0, 0.5 0.8' -> [0.0, 0.5, 0.8]: one to :data:`MAX_STREAMS` temperatures, each in
+    the settings panel's range. Raises :class:`InvalidValue` saying what to type."""
+    parts = [p for p in re.split(r"[,\s]+", text.strip()) if p]
+    if not parts:
+        raise InvalidValue("temperatures: type one or more, separated by spaces, e.g. 0 0.5 0.8 1.2")
+    if len(parts) > MAX_STREAMS:
+        raise InvalidValue(f"temperatures: at most {MAX_STREAMS} side by side, got {len(parts)}")
+    return [FIELD_BY_NAME["temperature"].parse(p) for p in parts]
+
+
+def column_title(temperature: float) -> str:
+    return f"T {temperature:.2f}" + (" · greedy" if temperature == 0 else "")
+
+
+class SweepScreen(Screen):
+    """Prompt and temperatures above, one column per temperature below."""
+
+    app: "CharLSTMApp"
+
+    BINDINGS = [
+        Binding("escape", "stop_or_back", "Stop / back"),
+        Binding("f5", "sweep", "Sweep again"),
+    ]
+
+    def __init__(self, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.buffer = SweepBuffer()
+        self.run: Run | None = None  # the sweep on screen (streaming or last finished)
+        self.temperatures: list[float] = list(DEFAULT_TEMPERATURES)  # of the columns on screen
+        self.seed: int | None = None  # the seed of the sweep on screen
+        self._out_start = 0  # where the generated text starts in each column's transcript
+        self._prob_sums: list[float] = []  # per column: sum of the chosen characters' probabilities
+        self._ticker: Timer | None = None
+        self._status_at = 0.0
+        self._flush_after = 0.0
+
+    # -- layout ------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        s = self.app.main.settings
+        with Horizontal(id="sweep-controls"):
+            yield PromptArea(self.app.main.history, id="sweep-prompt")
+            with Grid(id="sweep-settings"):
+                yield Label("temperatures", classes="setting-label")
+                yield Input(" ".join(f"{t:g}" for t in DEFAULT_TEMPERATURES), id="sweep-temperatures", compact=True)
+                yield Label("length", classes="setting-label")
+                yield Input(str(s.length), id="sweep-length", compact=True)
+                yield Label("seed", classes="setting-label")
+                yield Input("" if s.seed is None else str(s.seed), id="sweep-seed", placeholder="random",
+                            compact=True)
+        yield Static("", id="sweep-error", markup=False)
+        yield Horizontal(*self._make_columns(self.temperatures), id="sweep-streams")
+        yield StatusBar(id="sweep-status")
+        yield Footer(compact=True)
+
+    def _make_columns(self, temperatures: list[float]) -> list[OutputView]:
+        columns = []
+        for t in temperatures:
+            column = OutputView(f"{column_title(t)}\n\nEnter to sweep")
+            column.border_title = column_title(t)
+            columns.append(column)
+        return columns
+
+    def on_mount(self) -> None:
+        prompt = self.prompt
+        prompt.border_title = "Prompt"
+        prompt.border_subtitle = "Enter sweep · Ctrl+J newline · ↑↓ history"
+        self.query_one("#sweep-settings").border_title = "Sweep"
+        self.query_one("#sweep-settings").border_subtitle = "same seed, one batch"
+        prompt.focus()
+        self._ticker = self.set_interval(FRAME, self._flush, pause=True)
+        self._show_status()
+
+    def on_screen_resume(self) -> None:
+        self._show_status()  # the model may have changed while away
+
+    @property
+    def prompt(self) -> PromptArea:
+        return self.query_one("#sweep-prompt", PromptArea)
+
+    @property
+    def columns(self) -> list[OutputView]:
+        return list(self.query_one("#sweep-streams").query_children(OutputView))
+
+    @property
+    def status(self) -> StatusBar:
+        return self.query_one("#sweep-status", StatusBar)
+
+    def streams(self) -> list[str]:
+        """The text each column generated (the prompt left out), as shown."""
+        return [c.transcript.text(max(self._out_start, c.transcript.start), c.transcript.end)
+                for c in self.columns]
+
+    # -- actions -------------------------------------------------------------------------
+    @on(PromptArea.Submitted)
+    async def _submitted(self) -> None:
+        await self.action_sweep()
+
+    @on(Input.Submitted)
+    async def _input_submitted(self) -> None:
+        await self.action_sweep()
+
+    async def action_sweep(self) -> None:
+        """Start a sweep of the prompt at every temperature (stopping the one running)."""
+        model = self.app.main.model
+        if model is None:
+            self.notify("The model is still loading; try again in a moment.", severity="warning")
+            return
+        try:
+            temperatures = parse_temperatures(self.query_one("#sweep-temperatures", Input).value)
+            length = FIELD_BY_NAME["length"].parse(self.query_one("#sweep-length", Input).value)
+            seed = FIELD_BY_NAME["seed"].parse(self.query_one("#sweep-seed", Input).value)
+        except InvalidValue as e:
+            self._error(str(e))
+            return
+        self._error("")
+        text, ids = self._take_prompt(model)
+        self._stop_current()
+        self.app.main.action_stop()  # one stream of work at a time on a small CPU
+        self.seed = seed if seed is not None else random.randrange(2**31)
+        await self._set_columns(temperatures)
+        for column in self.columns:
+            column.clear()
+            column.append(text, PROMPT)
+            column.unsettle()
+        self._out_start = self.columns[0].transcript.end
+        self._prob_sums = [0.0] * len(temperatures)
+        run = Run("sweep")
+        self.run = run
+        self.buffer.start(run)
+        settings = self.app.main.settings.with_(length=length, seed=self.seed)
+        self._show_status()
+        assert self._ticker is not None
+        self._ticker.resume()
+        self._sweep(model, ids, temperatures, settings, run)
+
+    def action_stop_or_back(self) -> None:
+        """Esc: stop a running sweep; otherwise back to the main screen."""
+        if self.run is not None and not self.run.finished:
+            self._stop_current()
+            self._show_status()
+        else:
+            self.app.pop_screen()
+
+    def _take_prompt(self, model: LoadedModel) -> tuple[str, list[int]]:
+        text = self.prompt.text
+        ids, dropped = model.vocab.encode_lenient(text)
+        if dropped:
+            from core.vocab import describe_chars
+
+            self.notify(f"Dropped {len(dropped)} character(s) the model does not know: {describe_chars(dropped)}",
+                        title="Unknown characters", severity="warning")
+        if text:
+            try:
+                self.app.main.history.add(text)
+            except OSError as e:
+                self.notify(f"Could not save the prompt history: {e.strerror or e}", severity="warning")
+        return model.vocab.decode(ids), ids
+
+    async def _set_columns(self, temperatures: list[float]) -> None:
+        """One column per temperature: rebuilt when their number changes, retitled always."""
+        if len(temperatures) != len(self.columns):
+            box = self.query_one("#sweep-streams")
+            await box.remove_children()
+            await box.mount_all(self._make_columns(temperatures))
+        for column, t in zip(self.columns, temperatures):
+            column.border_title = column_title(t)
+            column.border_subtitle = ""
+        self.temperatures = list(temperatures)
+
+    def _error(self, text: str) -> None:
+        line = self.query_one("#sweep-error", Static)
+        line.update(text)
+        line.display = bool(text)
+
+    # -- running -------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="sweep", exit_on_error=False)
+    def _sweep(self, model: LoadedModel, ids: list[int], temperatures: list[float], settings, run: Run) -> None:
+        """The worker: every forward pass happens here, off the UI thread."""
+        worker = get_current_worker()
+        try:
+            reason = sweep(model, ids, temperatures, settings, self.buffer, run, lambda: worker.is_cancelled)
+            error = None
+        except Exception as e:  # noqa: BLE001  (shown as a notice; the app keeps running)
+            from core.errors import CharLSTMError
+
+            reason, error = "error", str(e) if isinstance(e, CharLSTMError) else f"{type(e).__name__}: {e}"
+        self.post_message(GenerationEnded(run, reason, error))
+
+    def _stop_current(self) -> None:
+        run = self.run
+        if run is not None and not run.finished:
+            text, probs = self.buffer.stop(run)
+            self._show(run, text, probs)
+            run.finished = "stopped"
+            self._settle()
+
+    def _flush(self) -> None:
+        """At most once per frame (20 times a second for a fast stream, as on the main
+        screen): move the queued steps into the columns."""
+        run = self.run
+        now = time.perf_counter()
+        if now < self._flush_after and run is not None and not run.finished:
+            return
+        text, probs = self.buffer.drain()
+        if run is not None and text:
+            self._show(run, text, probs)
+            self._flush_after = now + (FAST_FRAME - FRAME / 2 if len(text) > FAST_CHUNK else 0)
+            if now - self._status_at >= STATUS_EVERY:
+                self._status_at = now
+                self._show_status()
+        if run is None or run.finished:
+            assert self._ticker is not None
+            self._ticker.pause()
+            self._settle()
+
+    def _show(self, run: Run, text: str, probs: list[float]) -> None:
+        if not text or run is not self.run:
+            return
+        n = len(self.temperatures)
+        run.last_at = time.perf_counter()
+        run.count += len(text) // n
+        for i, (column, (chars, p)) in enumerate(zip(self.columns, SweepBuffer.split(text, probs, n))):
+            column.append(chars, MODEL, p)
+            self._prob_sums[i] += sum(p)
+
+    def _settle(self) -> None:
+        for column in self.columns:
+            column.settle()
+        self._show_subtitles()
+
+    def _show_subtitles(self) -> None:
+        count = self.run.count if self.run else 0
+        for column, total in zip(self.columns, self._prob_sums):
+            column.border_subtitle = f"{count:,} chars · mean p {total / count:.2f}" if count else ""
+
+    def _show_status(self) -> None:
+        model = self.app.main.model
+        if model is None:
+            self.status.show_model("loading the model…")
+        else:
+            n = len(self.temperatures)
+            seed = f" · seed {self.seed}" if self.seed is not None else ""
+            self.status.show_model(f"{model.info.name} · {n} streams, one batched step each{seed}")
+        run = self.run
+        if run is None:
+            self.status.show_run("ready", 0, None)
+            return
+        self._show_subtitles()
+        self.status.show_run(run.finished or "generating", run.count, run.rate())
+
+    @on(GenerationEnded)
+    def _ended(self, event: GenerationEnded) -> None:
+        run = event.run
+        if event.error:
+            self.notify(event.error, title="Sweep failed", severity="error", timeout=10)
+        if run is self.run:
+            if not run.finished:
+                text, probs = self.buffer.drain()
+                self._show(run, text, probs)
+                run.finished = event.reason
+                self._settle()
+            self._show_status()
+
+    def on_unmount(self) -> None:
+        if self.run is not None:
+            self.buffer.stop(self.run)

@@ -1,0 +1,103 @@
+"""Score my text (F9), driven with Pilot on the tiny checkpoint: the totals and every
+character's surprise are core.score.score_text's; unknown characters are named and
+left out; a file loads by its path; bad paths are one notice."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from charlstm_tui.screens.score import ScoreScreen
+from charlstm_tui.widgets.surprise import EDGES, band, band_label
+from core.checkpoint import load_checkpoint
+from core.score import score_text
+
+from .conftest import drive, paste, wait_for
+
+TEXT = "KING:\nThe crown is mine, and thou art ill.\n\nQUEEN:\nGood night, sweet lord!\n"
+
+
+async def open_score(pilot) -> ScoreScreen:
+    await pilot.press("f9")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ScoreScreen), "the score screen")
+    return pilot.app.screen
+
+
+async def scored(pilot, screen: ScoreScreen) -> None:
+    await pilot.app.workers.wait_for_complete()
+    await wait_for(pilot, lambda: screen.result is not None and not screen.view.loading, "the score")
+    await pilot.pause()
+
+
+def core_score(checkpoint, text: str):
+    ckpt = load_checkpoint(checkpoint)
+    return score_text(ckpt.build_model(), ckpt.vocab, text)
+
+
+def test_pasted_text_scores_as_core_with_unknown_characters_left_out(app_on, tiny_checkpoint) -> None:
+    app = app_on()
+
+    async def script(pilot) -> None:
+        screen = await open_score(pilot)
+        await paste(pilot, TEXT.replace("crown", "crøwn").replace("night", "nigh€t"))
+        assert screen.text_area.text.startswith("KING:\nThe crøwn")
+        await pilot.press("f5")
+        await scored(pilot, screen)
+        want = core_score(tiny_checkpoint, TEXT.replace("crown", "crwn").replace("night", "nigh" + "t"))
+        r = screen.result
+        assert r.text == want.text and r.surprise == pytest.approx(want.surprise, abs=1e-5)
+        totals = dict(line.split(": ", 1) for line in screen.totals_text.splitlines())
+        assert totals["nats/char"] == f"{want.nats_per_char:.4f}"
+        assert totals["bits/char"] == f"{want.bits_per_char:.4f}"
+        assert totals["perplexity"] == f"{want.perplexity:.3f}"
+        assert totals["characters"] == f"{len(want.text):,}"
+        assert totals["left out"] == "'ø', '€'" and totals["model"] == "tiny"
+        notice = [n.message for n in app._notifications if n.title == "Unknown characters"]
+        assert len(notice) == 1 and "'ø', '€'" in notice[0]
+        # The view holds the scored text, each character with p = exp(-surprise).
+        t = screen.view.transcript
+        assert t.text() == want.text
+        _, probs = t.kinds_probs(t.start, t.end)
+        assert [-math.log(p) for p in probs] == pytest.approx(want.surprise, rel=1e-4, abs=1e-5)
+        # ...coloured by band: the least and the most surprising characters differ.
+        styles = {screen.view.char_style(1, p) for p in probs}
+        assert len(styles) > 2
+
+    drive(app, script)
+
+
+def test_load_a_file_by_path_and_bad_input(app_on, tiny_checkpoint, tmp_path) -> None:
+    app = app_on()
+    text_file = tmp_path / "scene.txt"
+    text_file.write_text(TEXT, encoding="utf-8")
+
+    async def script(pilot) -> None:
+        screen = await open_score(pilot)
+        await pilot.press("f5")  # nothing typed yet
+        assert any("Nothing to score" in n.message for n in app._notifications)
+        path = screen.query_one("#score-path")
+        path.focus()
+        path.value = str(tmp_path / "missing.txt")
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await wait_for(pilot, lambda: any(n.title == "Cannot load" for n in app._notifications), "the error")
+        assert any("not found" in n.message and "missing.txt" in n.message for n in app._notifications)
+        assert screen.result is None
+        path.value = str(text_file)
+        await pilot.press("enter")
+        await scored(pilot, screen)
+        assert screen.text_area.text == TEXT  # loading a file scores it at once
+        want = core_score(tiny_checkpoint, TEXT)
+        assert screen.result.nats_per_char == pytest.approx(want.nats_per_char, abs=1e-6)
+        assert screen.dropped == "" and "left out" not in screen.totals_text
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is app.main, "the main screen")
+
+    drive(app, script)
+
+
+def test_bands_and_legend() -> None:
+    assert [band(b) for b in (0.0, 0.99, 1.0, 2.5, 3.99, 5.0, 6.0, 40.0)] == [0, 0, 1, 2, 3, 4, 5, 5]
+    labels = [band_label(i) for i in range(len(EDGES) + 1)]
+    assert labels[0] == "< 1 bit" and labels[2] == "2–3 bits" and labels[-1] == "≥ 6 bits"
