@@ -39,6 +39,7 @@ class CharLSTMApp(App[None]):
         Binding("question_mark", "help", "Help", show=False),
         Binding("f7", "sweep", "Temperature sweep", priority=True),  # priority: text areas bind F7 (select all)
         Binding("f9", "score", "Score a text"),
+        Binding("f10", "training_view", "Training view"),
     ]
 
     def __init__(self, checkpoint: Path, explicit: bool = False) -> None:
@@ -152,6 +153,12 @@ class CharLSTMApp(App[None]):
 
         self._show_view("score", lambda: ScoreScreen(id="score"))
 
+    def action_training_view(self) -> None:
+        """Open the training view: loss curves, model card and checkpoint picker."""
+        from .screens.training_view import TrainingViewScreen
+
+        self._show_view("training-view", lambda: TrainingViewScreen(id="training-view"))
+
     def watch_theme(self, theme: str) -> None:
         # Persist the theme picked from the palette with the other settings.
         if self.main.is_attached and theme != self.main.settings.theme:
@@ -168,6 +175,8 @@ class CharLSTMApp(App[None]):
                             self.action_sweep)
         yield SystemCommand("Score a text…", "Colour a text by the model's surprise; nats/char, bits/char (F9)",
                             self.action_score)
+        yield SystemCommand("Training view", "The model's loss curves and card; pick another checkpoint (F10)",
+                            self.action_training_view)
         if screen is not main:
             return
         commands = [

@@ -54,6 +54,7 @@ class HelpScreen(ModalScreen[None]):
         from .main import MainScreen
         from .score import ScoreScreen
         from .sweep import SweepScreen
+        from .training_view import TrainingViewScreen
 
         app_keys = [b for b in self.app.BINDINGS if isinstance(b, Binding)] + [
             Binding("ctrl+p", "command_palette", "Command palette: every action, open a checkpoint, theme"),
@@ -68,6 +69,8 @@ class HelpScreen(ModalScreen[None]):
             ("Temperature sweep (F7)", [Binding("enter", "", "Sweep the prompt at every temperature"),
                                         *SweepScreen.BINDINGS, Binding("tab", "", "To the temperatures, length, seed")]),
             ("Score a text (F9)", [*ScoreScreen.BINDINGS, Binding("enter", "", "Load the file typed in the path box")]),
+            ("Training view (F10)", [Binding("up,down", "", "Show a checkpoint's curves and card"),
+                                     *TrainingViewScreen.BINDINGS]),
             ("App", app_keys),
         ]
         self.keys = key_rows(self.app, sections)
