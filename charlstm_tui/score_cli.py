@@ -7,11 +7,12 @@ from pathlib import Path
 
 import click
 
+from .cli import checkpoint_option
+
 
 @click.command()
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("--checkpoint", "-c", type=click.Path(dir_okay=False, path_type=Path), envvar="CHARLSTM_CHECKPOINT",
-              default=None, help="Checkpoint file [default: the bundled model].")
+@checkpoint_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON with the totals and every character's surprise.")
 @click.option("--drop-unknown", is_flag=True, help="Drop characters the model does not know instead of failing.")
 def score(file: Path, checkpoint: Path | None, as_json: bool, drop_unknown: bool) -> None:
