@@ -37,6 +37,7 @@ class CharLSTMApp(App[None]):
     BINDINGS = [
         Binding("f1", "help", "Help"),
         Binding("question_mark", "help", "Help", show=False),
+        Binding("f6,ctrl+t", "train", "Train a model", priority=True),  # priority: the prompt binds F6 (select line)
         Binding("f7", "sweep", "Temperature sweep", priority=True),  # priority: text areas bind F7 (select all)
         Binding("f9", "score", "Score a text"),
         Binding("f10", "training_view", "Training view"),
@@ -120,6 +121,25 @@ class CharLSTMApp(App[None]):
         """Pick another checkpoint file and load it."""
         self._pick_checkpoint()
 
+    def action_train(self) -> None:
+        """Open the Train screen. It is installed, not just pushed, so a run goes on
+        (and its curves stay) while the user is back on the main screen."""
+        from .screens.train import TrainScreen
+
+        if not self.is_screen_installed("train"):
+            self.install_screen(TrainScreen(), "train")
+        if self.get_screen("train") not in self.screen_stack:
+            self.push_screen("train")
+
+    def action_use_bundled(self) -> None:
+        """Switch back to the bundled model."""
+        from . import BUNDLED_CHECKPOINT
+
+        if not BUNDLED_CHECKPOINT.exists():
+            self.notify(f"The bundled model is not installed at {BUNDLED_CHECKPOINT}.", severity="warning")
+            return
+        self.open_checkpoint(BUNDLED_CHECKPOINT)
+
     def action_help(self) -> None:
         from .screens.help import HelpScreen
 
@@ -171,12 +191,16 @@ class CharLSTMApp(App[None]):
         main = self.main
         yield SystemCommand("Open checkpoint…", "Load another model file", self.action_open_checkpoint)
         yield SystemCommand("Help", "Keys and what each setting does (F1)", self.action_help)
+        yield SystemCommand("Train a model…", "Train a model on your own text, then generate from it (F6)",
+                            self.action_train)
         yield SystemCommand("Temperature sweep", "One prompt and seed at several temperatures, side by side (F7)",
                             self.action_sweep)
         yield SystemCommand("Score a text…", "Colour a text by the model's surprise; nats/char, bits/char (F9)",
                             self.action_score)
         yield SystemCommand("Training view", "The model's loss curves and card; pick another checkpoint (F10)",
                             self.action_training_view)
+        yield SystemCommand("Use the bundled model", "Switch back to the model that ships with the app",
+                            self.action_use_bundled)
         if screen is not main:
             return
         commands = [

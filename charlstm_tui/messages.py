@@ -15,10 +15,13 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 if TYPE_CHECKING:
+    from core.train import Progress
+
     from core.score import TextScore
 
     from .bridge import LoadedModel, Run
     from .card import ModelCard
+    from .screens.train import Job, Plan, TextInfo
 
 
 @dataclass
@@ -42,6 +45,40 @@ class GenerationEnded(Message):
 
     run: "Run"
     reason: str
+    error: str | None = None
+
+
+# -- the Train screen ---------------------------------------------------------------------
+
+@dataclass
+class TrainTextChecked(Message):
+    """A training text was read and a recipe fitted to it (``info``, ``plan``), or it
+    could not be used (``error``, one line). ``request`` tells stale answers apart."""
+
+    request: int
+    path: Path
+    info: "TextInfo | None"
+    plan: "Plan | None"
+    error: str | None = None
+
+
+@dataclass
+class TrainingProgress(Message):
+    """The app's training run moved on. ``steps`` holds every ``(step, loss)`` since the
+    last message (steps arrive in batches, about ten a second); ``event`` is the latest
+    :class:`core.train.Progress` ("step", "eval" or "done")."""
+
+    steps: list[tuple[int, float]]
+    event: "Progress"
+
+
+@dataclass
+class TrainingEnded(Message):
+    """The training worker finished: ``done`` is the trainer's last event (its ``path`` is
+    the best checkpoint, None when nothing was saved), or ``error`` says what went wrong."""
+
+    job: "Job"
+    done: "Progress | None"
     error: str | None = None
 
 

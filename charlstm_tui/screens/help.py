@@ -55,6 +55,7 @@ class HelpScreen(ModalScreen[None]):
         from .score import ScoreScreen
         from .sweep import SweepScreen
         from .training_view import TrainingViewScreen
+        from .train import TrainScreen
 
         app_keys = [b for b in self.app.BINDINGS if isinstance(b, Binding)] + [
             Binding("ctrl+p", "command_palette", "Command palette: every action, open a checkpoint, theme"),
@@ -66,6 +67,8 @@ class HelpScreen(ModalScreen[None]):
             ("Settings panel (F2, Tab to move)", SettingInput.BINDINGS),
             ("Output pane (Tab to focus)", [Binding("up,down", "", "Scroll"), Binding("pageup,pagedown", "", "Page"),
                                            Binding("end", "", "Back to the end (follow)")]),
+            ("Train screen (F6)", [*TrainScreen.BINDINGS, Binding("tab", "", "Complete the path (also →)"),
+                                   Binding("enter", "", "Read the text file typed")]),
             ("Temperature sweep (F7)", [Binding("enter", "", "Sweep the prompt at every temperature"),
                                         *SweepScreen.BINDINGS, Binding("tab", "", "To the temperatures, length, seed")]),
             ("Score a text (F9)", [*ScoreScreen.BINDINGS, Binding("enter", "", "Load the file typed in the path box")]),
