@@ -98,19 +98,22 @@ class OutputView(ScrollView, can_focus=True):
         """How many rows to scroll over: the text, plus blank slack when jump-scrolling.
 
         Scrolling by one row redraws the whole pane, so a fast stream (many rows a
-        second) scrolls in jumps of a third of the pane, as xterm's jump scroll does:
-        the new rows then fill the blank slack, each frame redrawing only them. A slow
-        stream scrolls row by row."""
+        second) scrolls in jumps, as xterm's jump scroll does: a third of the pane, or
+        three frames' worth of rows if more; the new rows then fill the blank slack,
+        each frame redrawing only them. A slow stream scrolls row by row."""
         current = self.virtual_size.height
         if not follow or self._settled:
             return total
-        if total <= current and self.scroll_y + self.scrollable_content_region.height >= current:
+        height = self.scrollable_content_region.height
+        if total <= current and self.scroll_y + height >= current:
             return current  # still filling the slack: no scroll this frame
         now = time.monotonic()
         fast = now - self._last_scroll < JUMP_IF_SCROLLED_WITHIN
         self._last_scroll = now
-        height = self.scrollable_content_region.height
-        return total + (height // 3 if fast and total > height else 0)
+        if not fast or total <= height:
+            return total
+        added = total - min(current, total)  # rows this frame brought past the end
+        return total + min(height - 1, max(height // 3, 3 * added))
 
     def settle(self) -> None:
         """The stream ended: drop the jump-scroll slack so the text ends at the bottom."""
@@ -156,6 +159,10 @@ class OutputView(ScrollView, can_focus=True):
         self._base = None
 
     # -- drawing ------------------------------------------------------------------------
+    #: True when :meth:`char_style` depends on the probability too (a heat-map): rows are
+    #: then styled character by character instead of by runs of one kind.
+    styles_per_char = False
+
     def char_style(self, kind: int, prob: float) -> Style:
         """The style of one character (the hook for colouring by probability)."""
         return self.get_component_rich_style(f"output--{KIND_NAMES[kind]}")
@@ -190,6 +197,9 @@ class OutputView(ScrollView, can_focus=True):
             return Strip([Segment("──" + label + "─" * max(0, width - 2 - len(label)), base + style)])
         text = line.text[a:b].translate(DISPLAY)
         kinds, probs = line.kinds, line.probs
+        if a < b and kinds.count(kinds[a], a, b) == b - a and not self.styles_per_char:
+            # The common row: one kind throughout, one segment (counted in C).
+            return Strip([Segment(text, base + self.char_style(kinds[a], probs[a]))])
         segments, at = [], a
         for style, group in groupby(range(a, b), key=lambda i: self.char_style(kinds[i], probs[i])):
             n = sum(1 for _ in group)
