@@ -18,6 +18,7 @@ from charlstm_tui.screens.help import HelpScreen
 from charlstm_tui.screens.train import DEFAULT_BUDGET, TrainScreen
 from core.checkpoint import load_checkpoint
 from core.paths import data_dir
+from core.train import last_path
 
 from .conftest import drive, expected, type_text, wait_for
 
@@ -80,10 +81,11 @@ def test_train_on_a_tiny_corpus_then_generate_from_it(app_on, corpus_file: Path,
         assert screen.state == "running"
         await trained(pilot, screen)
         assert screen.state == "done", screen.message
-        # The curves received the steps and the final evaluation.
-        assert screen.chart.count("train") >= 2 and screen.chart.count("val") >= 1
         out = screen.out
         assert out is not None and out.parent == data_dir() / "models" and out.exists()
+        # The curves received every step (batched, none lost) and the final evaluation.
+        assert screen.chart.count("train") == load_checkpoint(last_path(out)).step >= 2
+        assert screen.chart.count("val") >= 1
         assert re.fullmatch(r"plays-quick-\d{8}-\d{6}\.pt", out.name)
         ckpt = load_checkpoint(out)
         assert ckpt.train["data"] == "plays" and ckpt.train["config"]["time_limit"] == 0.04
