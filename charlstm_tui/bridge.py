@@ -121,6 +121,7 @@ class Run:
     started: float = field(default_factory=time.perf_counter)
     last_at: float | None = None  # when the latest characters were shown
     finished: str | None = None  # "done" / "stopped" / "error" once over
+    seed_offset: int = 0  # added to a fixed seed: each branch of a fork samples its own way
 
     def rate(self) -> float | None:
         """Characters per second reaching the screen since the run started."""
@@ -200,7 +201,8 @@ class Generator:
     # -- queued context edits (UI thread) ------------------------------------------------
     def queue(self, *ops: tuple[Any, ...]) -> None:
         """Append edits: ``("reset",)``, ``("feed", text)``, ``("mark", run)`` (the run
-        starts here) or ``("rewind", run)`` (back to where ``run`` started)."""
+        starts here), ``("rewind", run)`` (back to where ``run`` started) or
+        ``("rewind_to", pos)`` (back to session position ``pos``: a fork)."""
         with self._ops_lock:
             self._ops.extend(ops)
 
@@ -216,6 +218,26 @@ class Generator:
                 op[1].ctx_start = len(session)
             elif op[0] == "rewind" and op[1].ctx_start is not None:
                 session.rewind(op[1].ctx_start)
+            elif op[0] == "rewind_to":
+                session.rewind(op[1])
+
+    def session(self, cancelled: Callable[[], bool]) -> "Session | None":
+        """For a worker that reads the session (the inspector): wait for its lock (a run
+        streaming holds it) and apply the queued edits, so the session matches the
+        screen. Returns the session, locked (the caller releases ``session.lock``), or
+        None when ``cancelled()`` turned true while waiting."""
+        model = self.model
+        if model is None:
+            return None
+        session = model.session
+        while not session.lock.acquire(timeout=0.05):
+            if cancelled():
+                return None
+        if cancelled():
+            session.lock.release()
+            return None
+        self._apply_queued(session)
+        return session
 
     # -- the worker's side ---------------------------------------------------------------
     def work(self, run: Run, cancelled: Callable[[], bool]) -> str:
@@ -237,8 +259,9 @@ class Generator:
             s = self.settings
             if s is not cached[0]:
                 cached[0] = s
+                seed = s.seed + run.seed_offset if s.seed is not None else None
                 cached[1] = SampleConfig(temperature=s.temperature, top_k=s.top_k, top_p=s.top_p, length=s.length,
-                                         seed=s.seed, mode=s.mode, block_size=block)
+                                         seed=seed, mode=s.mode, block_size=block)
             return cached[1]
 
         chars = model.vocab.chars
@@ -326,3 +349,99 @@ def score(model: LoadedModel, text: str) -> tuple["TextScore", str]:
     if not kept:
         raise VocabError("the text has no character the model knows; paste or load another text")
     return score_text(model.session.sampler.model, model.vocab, kept), dropped
+
+
+# -- the explorer on the main screen: inspector and ghost text -------------------------------
+
+@dataclass(frozen=True)
+class Inspection:
+    """The model's view of one character of the context: the distribution it came from."""
+
+    top: list[tuple[int, float]]  # the 10 likeliest (id, p), best first
+    entropy_bits: float  # of the whole distribution
+    chosen: int | None  # the id actually at that position (None past the end)
+    chosen_p: float | None  # its probability in that distribution
+
+
+def inspect(session: "Session", pos: int, k: int = 10) -> Inspection:
+    """What the model predicted for the character after session position ``pos``
+    (temperature 1). The state comes from the session's snapshots, so this costs one
+    output layer and a softmax, or a forward over at most a snapshot stride of ids.
+    The caller holds ``session.lock``."""
+    import torch
+
+    probs = session.next_probs(pos)  # (V,)
+    p, ids = probs.topk(min(k, probs.numel()))
+    entropy = -float((probs * torch.log2(probs.clamp_min(1e-30))).sum())
+    at = pos - session.offset
+    chosen = session.ids[at] if at < len(session.ids) else None
+    return Inspection(list(zip(ids.tolist(), p.tolist())), entropy, chosen,
+                      float(probs[chosen]) if chosen is not None else None)
+
+
+def common_prefix(a: list[int], b: list[int]) -> int:
+    """Length of the longest common prefix of ``a`` and ``b``."""
+    n = min(len(a), len(b))
+    for i in range(n):
+        if a[i] != b[i]:
+            return i
+    return n
+
+
+class Ghost:
+    """The prompt's likely continuation (greedy), kept up to date as the user types.
+
+    Incremental: a session of its own holds the state after the prompt as last seen.
+    Typing one more character feeds one id; an edit further back rewinds to the
+    snapshot at the longest common prefix and feeds only what follows it. The
+    continuation itself is ``length`` greedy steps, then the session is rewound to the
+    prompt's end (a pinned snapshot). Runs in a worker; :meth:`predict` takes a lock, so
+    a newer request waits for an older one, which stops at its next step once cancelled.
+    """
+
+    def __init__(self, model: LoadedModel, length: int = 40) -> None:
+        from core.session import Session, SnapshotStore
+
+        self.vocab = model.vocab
+        self.length = length
+        # Its own session on the shared sampler: the fused weights are read-only and
+        # each run steps its own buffers, so it may run beside the generation worker.
+        self.session = Session(model.session.sampler, snapshots=SnapshotStore(dense=1024, stride=32))
+        self.lock = threading.Lock()
+        self.fed = 0  # ids fed to the model, ever: what "incremental" saves
+        self._ids: list[int] = []  # the prompt the session holds
+        self._last: tuple[list[int], str] | None = None  # the last prediction, by prompt ids
+
+    def predict(self, text: str, cancelled: Callable[[], bool] = lambda: False) -> str | None:
+        """The greedy continuation of ``text`` (characters the model lacks are skipped),
+        or None when cancelled before it was complete."""
+        from core.sampling import SampleConfig
+
+        ids, _ = self.vocab.encode_lenient(text)
+        with self.lock:
+            if cancelled():
+                return None
+            if self._last is not None and self._last[0] == ids:
+                return self._last[1]
+            session = self.session
+            keep = common_prefix(self._ids, ids)
+            if keep < len(self._ids):
+                session.rewind(keep)  # 0: a fresh context
+                del self._ids[keep:]
+            if len(ids) > keep:
+                session.feed_ids(ids[keep:])
+                self.fed += len(ids) - keep
+                self._ids = list(ids)
+            if not ids:
+                return ""
+            out = []
+            for i, _ in session.generate(SampleConfig(temperature=0, length=self.length)):
+                out.append(i)
+                if cancelled():
+                    break
+            session.rewind(len(ids))
+            if len(out) < self.length:
+                return None
+            ghost = self.vocab.decode(out)
+            self._last = (list(ids), ghost)
+            return ghost

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from core.score import TextScore
 
-    from .bridge import LoadedModel, Run
+    from .bridge import Inspection, LoadedModel, Run
     from .card import ModelCard
     from .screens.train import Job, Plan, TextInfo
 
@@ -113,3 +113,24 @@ class CardRead(Message):
     path: Path
     card: "ModelCard | None"
     error: str | None = None
+
+
+# -- the explorer on the main screen: inspector, ghost text ------------------------------------
+
+@dataclass
+class Inspected(Message):
+    """The inspector's worker read the model's distribution at transcript position
+    ``pos`` (``inspection``), or could not (``error``). ``request`` tells stale answers apart."""
+
+    request: int
+    pos: int
+    inspection: "Inspection | None"
+    error: str | None = None
+
+
+@dataclass
+class GhostReady(Message):
+    """The ghost-text worker's greedy continuation ``ghost`` of the prompt ``text``."""
+
+    text: str
+    ghost: str

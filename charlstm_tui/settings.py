@@ -33,6 +33,8 @@ class Settings:
     seed: int | None = None
     mode: str = "stateful"
     theme: str = "textual-dark"  # not a panel field: chosen from the command palette
+    heatmap: bool = False  # colour generated text by its probability (F5)
+    ghost: bool = True  # preview the prompt's continuation while typing
 
     def with_(self, **changes: Any) -> "Settings":
         return replace(self, **changes)
@@ -174,6 +176,9 @@ def load_settings(path: Path | None = None) -> Settings:
                 pass
     if isinstance(raw.get("theme"), str):
         good["theme"] = raw["theme"]
+    for name in ("heatmap", "ghost"):
+        if isinstance(raw.get(name), bool):
+            good[name] = raw[name]
     return replace(settings, **good)
 
 

@@ -18,18 +18,20 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer
+from textual.widgets import Footer, Static
 from textual.worker import get_current_worker
 
 from ..bridge import Generator, LoadedModel, Run
 from ..messages import GenerationEnded
 from ..settings import History, Settings, save_settings
+from ..widgets.explore_view import ExplorerView
+from ..widgets.inspector import InspectorPanel
 from ..widgets.output import MODEL, PROMPT, USER, OutputView
 from ..widgets.prompt import PromptArea
 from ..widgets.settings_panel import SettingsPanel
 from ..widgets.status import StatusBar
+from .explore import ExplorerScreen
 
 if TYPE_CHECKING:
     from ..app import CharLSTMApp
@@ -66,8 +68,9 @@ def clipboard_method() -> str:
     return "file"
 
 
-class MainScreen(Screen):
-    """Prompt, stream, settings; owns the generation worker and the frame flush."""
+class MainScreen(ExplorerScreen):
+    """Prompt, stream, settings; owns the generation worker and the frame flush.
+    The explorer's keys (heat-map, inspector, fork, ghost text) come from its base."""
 
     app: "CharLSTMApp"
 
@@ -106,9 +109,11 @@ class MainScreen(Screen):
     def compose(self) -> ComposeResult:
         with Horizontal(id="body"):
             with Vertical(id="main"):
-                yield OutputView(HINT, id="output")
+                yield ExplorerView(HINT, id="output")
+                yield Static(id="heat-legend")
                 yield PromptArea(self.history, id="prompt")
             yield SettingsPanel(self.settings, id="settings")
+            yield InspectorPanel(id="inspector")
         yield StatusBar(id="status")
         yield Footer(compact=True)
 
@@ -156,6 +161,7 @@ class MainScreen(Screen):
         self.output.loading = False
         self.status.show_model(model.info.summary())
         self.status.show_run("ready", 0, None)
+        self.explorer_model(model)
         if switched:
             self.output.add_rule(f"model {model.info.name}")
             self.notify(f"Loaded {model.info.path}", title="Model")
@@ -199,6 +205,7 @@ class MainScreen(Screen):
         out = self.output
         out.add_rule(self._rule_label())
         self.context_start = out.transcript.end
+        self.explorer_reset()
         out.append(kept, PROMPT)
         run = Run("new", out_start=out.transcript.end)
         self.generator.queue(("reset",), ("feed", kept), ("mark", run))
@@ -229,6 +236,7 @@ class MainScreen(Screen):
             return
         self._stop_current()
         self.output.truncate(last.out_start)
+        self.branches.drop_from(last.out_start)
         run = Run("regenerate", out_start=last.out_start)
         self.generator.queue(("rewind", last), ("mark", run))
         self._start(run)
@@ -245,6 +253,7 @@ class MainScreen(Screen):
         self._stop_current()
         self.output.clear()
         self.context_start = self.output.transcript.end
+        self.explorer_reset()
         self.run = None
         if self.model is not None:
             self.generator.queue(("reset",))

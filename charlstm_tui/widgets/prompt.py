@@ -4,6 +4,10 @@ Enter posts :class:`PromptArea.Submitted`; Shift+Enter or Ctrl+J insert a newlin
 (most terminals cannot tell Shift+Enter from Enter, so Ctrl+J is the one that always
 works). ↑ on the first row and ↓ on the last row walk the history; anywhere else they
 move the cursor as usual. Paste is TextArea's own: multi-line text arrives intact.
+
+Ghost text: the screen sets :meth:`PromptArea.show_ghost` with the prompt's likely
+continuation; it is drawn dim after the cursor (TextArea's ``suggestion``, newlines as
+⏎). Tab or → accept it; with no ghost on show, Tab moves focus as before.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ class PromptArea(TextArea):
         Binding("shift+enter,ctrl+j", "newline", "Newline", show=False),
         Binding("up", "history_back", "History back", show=False),
         Binding("down", "history_forward", "History forward", show=False),
+        Binding("tab", "accept_ghost", "Accept the ghost text (else: next field)", show=False),
     ]
 
     @dataclass
@@ -41,6 +46,30 @@ class PromptArea(TextArea):
         self._index: int | None = None  # position in history while browsing; None = editing
         self._draft = ""  # what was typed before browsing started
         self._shown: str | None = None  # the history entry on display, while unedited
+        self.ghost = ""  # the text behind ``suggestion`` (which shows newlines as ⏎)
+
+    def show_ghost(self, ghost: str) -> None:
+        """Preview ``ghost`` after the cursor ('' hides it)."""
+        self.ghost = ghost
+        self.suggestion = ghost.replace("\n", "⏎")
+
+    def sync_ghost(self) -> None:
+        """After an edit: TextArea trims the suggestion when the typed text matches its
+        start (and clears it otherwise); trim the ghost the same way."""
+        n = len(self.suggestion)
+        self.ghost = self.ghost[len(self.ghost) - n:] if n else ""
+
+    def action_accept_ghost(self) -> None:
+        if self.suggestion and self.ghost:
+            self.insert(self.ghost)
+        else:
+            self.app.action_focus_next()
+
+    def action_cursor_right(self, select: bool = False) -> None:
+        if self.suggestion and self.ghost and not select:
+            self.insert(self.ghost)  # the real text, newlines included
+            return
+        super().action_cursor_right(select)
 
     def _browsing(self) -> bool:
         # While an unedited history entry is shown, ↑/↓ keep walking even if it has
