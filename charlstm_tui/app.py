@@ -216,6 +216,16 @@ class CharLSTMApp(App[None]):
             ("Temperature up", "Raise the temperature by 0.05 (F4)", partial(main.action_temperature, 1)),
             ("Temperature down", "Lower the temperature by 0.05 (F3)", partial(main.action_temperature, -1)),
             ("Toggle mode", "Switch between stateful and window sampling", main.action_toggle_mode),
+            ("Toggle heat-map", "Colour generated text by the probability each character had (F5)",
+             main.action_toggle_heatmap),
+            ("Inspect", "A cursor over the text: top-10 candidates, entropy; fork with 1-9, 0 or r (F8)",
+             main.action_inspect),
+            ("Previous branch", "Show the previous branch of the fork at the cursor ([ in inspect mode)",
+             partial(main.action_branch, -1)),
+            ("Next branch", "Show the next branch of the fork at the cursor (] in inspect mode)",
+             partial(main.action_branch, 1)),
+            ("Toggle ghost text", "Preview the prompt's likely continuation while typing (Tab accepts)",
+             main.action_toggle_ghost),
         ]
         for title, help_text, callback in commands:
             yield SystemCommand(title, help_text, callback)

@@ -22,7 +22,11 @@ A character-level LSTM continues your text one character at a time.
 [b]temperature[/b] 0 always takes the likeliest character; higher values take more risks.
 [b]continue[/b] goes on from the model's current state; text you typed is appended to the context first.
 [b]regenerate[/b] samples the last run again from where it started. A fixed [b]seed[/b] repeats a run exactly.
-Settings change mid-run (temperature, top-k, top-p, delay, length) and are saved for next time."""
+Settings change mid-run (temperature, top-k, top-p, delay, length) and are saved for next time.
+[b]heat-map[/b] (F5) colours each generated character by the probability it had when it was sampled.
+[b]inspect[/b] (F8, or click the text): a cursor; the panel shows the 10 likeliest characters there, the entropy
+and the chosen one. Digits fork with a candidate, r resamples; [ and ] switch between a fork's branches.
+[b]ghost text[/b]: while you type, the likely continuation shows dimmed; Tab or → accepts it."""
 
 
 def key_rows(app: object, sections: Iterable[tuple[str, Iterable[Binding]]]) -> Table:
@@ -51,6 +55,8 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         from ..widgets.prompt import PromptArea
         from ..widgets.settings_panel import SettingInput
+        from ..widgets.explore_view import ExplorerView
+        from .explore import ExplorerScreen
         from .main import MainScreen
         from .score import ScoreScreen
         from .sweep import SweepScreen
@@ -64,6 +70,13 @@ class HelpScreen(ModalScreen[None]):
         sections = [
             ("Prompt", PromptArea.BINDINGS),
             ("Generation", MainScreen.BINDINGS),
+            ("Explorer (main screen)", [*ExplorerScreen.BINDINGS, Binding("tab", "", "Accept the ghost text in the prompt "
+                                        "(→ too; with none, Tab moves focus)")]),
+            ("Inspect mode (F8 or a click on the text)", [
+                Binding("left,right", "", "Cursor: previous / next character"),
+                Binding("up,down", "", "Cursor: row up / down"),
+                Binding("1,0", "", "Fork with candidate 1…9, 0 of the inspector"),
+                *[b for b in ExplorerView.BINDINGS if not b.key.isdigit() and b.key not in ("left", "right", "up", "down")]]),
             ("Settings panel (F2, Tab to move)", SettingInput.BINDINGS),
             ("Output pane (Tab to focus)", [Binding("up,down", "", "Scroll"), Binding("pageup,pagedown", "", "Page"),
                                            Binding("end", "", "Back to the end (follow)")]),

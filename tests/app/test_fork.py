@@ -1,0 +1,111 @@
+"""Fork and rewind, driven with Pilot on the tiny checkpoint: picking a candidate (or
+resampling) at the cursor continues exactly as core does from the session's snapshot
+there with the same seed; earlier branches stay reachable with [ and ]."""
+
+from __future__ import annotations
+
+from charlstm_tui.branches import BranchTree, Segment
+from core.checkpoint import load_checkpoint
+from core.sampling import SampleConfig, Sampler
+from core.session import Session
+
+from .conftest import drive, finished, type_text, wait_for
+
+SEED, LENGTH = 7, 80
+
+
+def core_fork(checkpoint, sp: int, first: int | None, seed: int) -> str:
+    """Core's own fork: generate the first run, rewind to ``sp``, feed ``first`` (if
+    any), then generate with ``seed``."""
+    ckpt = load_checkpoint(checkpoint)
+    session = Session(Sampler(ckpt.build_model(), ckpt.vocab))
+    session.feed("KING:")
+    for _ in session.generate(SampleConfig(length=LENGTH, seed=SEED)):
+        pass
+    session.rewind(sp)
+    if first is not None:
+        session.feed_ids([first])
+    return "".join(ckpt.vocab.chars[i] for i, _ in session.generate(SampleConfig(length=LENGTH, seed=seed)))
+
+
+def test_fork_continues_as_core_and_branches_stay_reachable(app_on, tiny_checkpoint) -> None:
+    app = app_on(delay_ms=0, length=LENGTH, seed=SEED)
+
+    async def script(pilot) -> None:
+        main = app.main
+        view = main.output
+        t = view.transcript
+        await type_text(pilot, "KING:")
+        await pilot.press("enter")
+        await finished(pilot)
+        original = t.text()
+        assert original == "KING:" + core_fork(tiny_checkpoint, 5, None, SEED)  # the first run, as core has it
+
+        await pilot.press("f8")
+        for _ in range(30):
+            await pilot.press("left")
+        pos = view.cursor
+        await wait_for(pilot, lambda: main.inspection is not None and main.inspection[0] == pos, "the inspector")
+        top = main.inspection[1].top
+        chars = main.model.vocab.chars
+        pick = next(i for i, (cid, _) in enumerate(top) if chars[cid] != original[pos])  # not the char there
+        cid, p = top[pick]
+
+        await pilot.press(str((pick + 1) % 10))  # fork with that candidate
+        await finished(pilot)
+        forked = t.text()
+        sp = pos - main.context_start
+        assert main.run.kind == "fork" and main.run.seed_offset == 1
+        assert forked[:pos] == original[:pos] and forked[pos] == chars[cid]
+        assert forked[pos + 1:] == core_fork(tiny_checkpoint, sp, cid, SEED + 1)
+        index, col = t.locate(pos)
+        assert abs(t.lines[index].probs[col] - p) < 1e-6  # the heat-map shows the candidate's probability
+        assert view.border_subtitle == "branch 2/2 · [ ] switch"
+        assert "branch 2/2" in str(main.inspector.render())
+
+        # [ brings the original branch back; the session follows (rewound, then only the
+        # branch's text fed): after the inspector has applied it, it holds the screen's text.
+        await pilot.press("left_square_bracket")
+        assert t.text() == original and view.border_subtitle == "branch 1/2 · [ ] switch"
+        await wait_for(pilot, lambda: main.inspection is not None and main.inspection[0] == view.cursor,
+                       "the inspector after switching")
+        assert main.model.session.text == t.text(main.context_start, t.end)
+        await pilot.press("right_square_bracket")
+        assert t.text() == forked
+
+        # r resamples the character at the cursor: a third branch, seed offset 2.
+        await pilot.press("r")
+        await finished(pilot)
+        assert view.border_subtitle == "branch 3/3 · [ ] switch"
+        assert t.text() == original[:pos] + core_fork(tiny_checkpoint, sp, None, SEED + 2)
+        for want in (original, forked):  # both earlier branches are still there
+            await pilot.press("right_square_bracket")
+            assert t.text() == want
+
+        # A new run starts a new context: the forks are gone.
+        await pilot.press("escape")
+        await type_text(pilot, "QUEEN:")
+        await pilot.press("enter")
+        await finished(pilot)
+        assert not main.branches.forks and view.border_subtitle == ""
+
+    drive(app, script)
+
+
+def seg(text: str) -> Segment:
+    return Segment(text, bytes(len(text)), [0.5] * len(text))
+
+
+def test_branch_tree_nests_forks_in_their_branch() -> None:
+    """A fork inside a branch goes away with that branch and comes back with it."""
+    tree = BranchTree()
+    outer = tree.fork(10, seg("abcdef"))  # on screen: a new branch after 10
+    inner = tree.fork(14, seg("wxyz"))  # a fork inside the new branch
+    assert set(tree.forks) == {10, 14} and len(inner.branches) == 2
+    back = tree.switch(outer, 0, seg("new-branch-text"))
+    assert back.text == "abcdef" and set(tree.forks) == {10}  # the inner fork left with its branch
+    again = tree.switch(outer, 1, seg("abcdef"))
+    assert again.text == "new-branch-text" and set(tree.forks) == {10, 14}
+    assert tree.at_or_before(13) is outer and tree.at_or_before(20) is inner and tree.at_or_before(9) is None
+    tree.drop_from(12)
+    assert set(tree.forks) == {10}

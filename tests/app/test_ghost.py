@@ -1,0 +1,77 @@
+"""Ghost text, driven with Pilot on the tiny checkpoint: while the user types, the
+prompt shows core's greedy continuation of it; it is computed incrementally (one
+typed character feeds one id to the model); Tab accepts it, and moves focus otherwise."""
+
+from __future__ import annotations
+
+from core.checkpoint import load_checkpoint
+from core.sampling import SampleConfig, Sampler
+
+from .conftest import drive, type_text, wait_for
+
+
+def greedy(checkpoint, prompt: str, length: int = 40) -> str:
+    ckpt = load_checkpoint(checkpoint)
+    return Sampler(ckpt.build_model(), ckpt.vocab).generate(prompt, SampleConfig(temperature=0, length=length))
+
+
+async def ghost_for(pilot, text: str) -> str:
+    """Wait until the prompt reads ``text`` and shows a ghost computed for it."""
+    main = pilot.app.main
+    prompt = main.prompt
+    want = greedy_cache[text]
+    await wait_for(pilot, lambda: prompt.text == text and prompt.ghost == want, f"the ghost of {text!r}")
+    return prompt.ghost
+
+
+greedy_cache: dict[str, str] = {}
+
+
+def test_ghost_is_core_greedy_incremental_and_tab_accepts(app_on, tiny_checkpoint) -> None:
+    for text in ("KING", "KING:", "KIN"):
+        greedy_cache[text] = greedy(tiny_checkpoint, text)
+    app = app_on()
+
+    async def script(pilot) -> None:
+        main = app.main
+        prompt = main.prompt
+        await type_text(pilot, "KING")
+        ghost = await ghost_for(pilot, "KING")
+        assert len(ghost) == 40 and prompt.suggestion == ghost.replace("\n", "⏎")
+        # Four keys fed four ids in all: each key fed only its own character.
+        assert main.ghost.fed == 4
+        await pilot.press(":")
+        await ghost_for(pilot, "KING:")
+        assert main.ghost.fed == 5  # one more key, one more id
+        await pilot.press("backspace", "backspace")
+        await ghost_for(pilot, "KIN")
+        assert main.ghost.fed == 5  # an edit rewinds to a snapshot: nothing re-read
+        await pilot.press("G")
+        await ghost_for(pilot, "KING")
+        assert main.ghost.fed == 6
+
+        await pilot.press("tab")  # accepts the ghost, newlines and all
+        assert prompt.text == "KING" + greedy_cache["KING"] and prompt.has_focus
+
+        # With no ghost on show, Tab moves the focus as before.
+        prompt.text = ""
+        await wait_for(pilot, lambda: prompt.suggestion == "", "no ghost for an empty prompt")
+        await pilot.press("tab")
+        assert not prompt.has_focus
+
+    drive(app, script)
+
+
+def test_ghost_can_be_turned_off(app_on) -> None:
+    app = app_on(ghost=False)
+
+    async def script(pilot) -> None:
+        main = app.main
+        await type_text(pilot, "KING")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert main.prompt.suggestion == "" and main.ghost.fed == 0
+        main.action_toggle_ghost()
+        await wait_for(pilot, lambda: main.prompt.ghost != "", "the ghost once turned on")
+
+    drive(app, script)
