@@ -7,7 +7,8 @@ Runs the real ``charlstm-tui`` entry point on a pty (100x32) and reads what it w
 2. chars/s reaching the screen at delay 0, against the model's raw chars/s (the same
    sampler, same thread count, in this process), one run each, and the ratio;
 3. key echo while streaming: a key written to the pty until its echo comes back;
-4. resident memory of the app after generating 100,000 characters.
+4. resident memory of the app after generating 100,000 characters;
+5. key echo while typing a prompt as a run streams, with ghost text on and off.
 
     python bench/app.py [--checkpoint PATH] [--chars 10000] [--rss-chars 100000] [--quiet]
 
@@ -205,6 +206,38 @@ def first_frames(checkpoint: Path, home: Path, runs: int) -> list[tuple[float, f
     return out
 
 
+def ghost_echo(checkpoint: Path, home: Path, samples: int) -> dict[bool, list[float]]:
+    """Key echo on the main screen while a run streams at delay 0, typing the prompt with
+    ghost text off and on (issue 6). Each sample writes a letter the model knows, then a
+    marker it does not: with ghost text on, each of them makes the ghost worker feed one
+    id and run 40 greedy steps; the marker's echo times both keys. Markers are used once
+    each, so a marker's first appearance on the pty is its echo. Returns {ghost: echoes}."""
+    out = {}
+    for ghost in (False, True):
+        markers = iter(b"@#%*+=~|<>{}_`^"[i:i + 1] for i in range(15))
+        app = PtyApp(checkpoint, home / f"ghost-{ghost}", {"length": 100_000, "delay_ms": 0, "seed": 1,
+                                                           "ghost": ghost})
+        try:  # a timed-out wait raises SystemExit: never leave the app running
+            app.wait(rb"ready \xc2\xb7 0 chars")
+            app.send(b"KING:")
+            time.sleep(0.3)
+            since = app.mark()
+            app.send(b"\r")
+            app.wait(rb"generating", since)
+            echoes = []
+            for _ in range(samples):
+                time.sleep(0.25)
+                marker = next(markers)
+                mark = app.mark()
+                sent = app.send(b"e" + marker)
+                at, _ = app.wait(re.escape(marker), mark)
+                echoes.append(at - sent)
+            out[ghost] = echoes
+        finally:
+            app.close()
+    return out
+
+
 def stream_run(checkpoint: Path, home: Path, n: int, echo_samples: int) -> tuple[float, float, float, list[float], PtyApp]:
     """Generate ``n`` chars at delay 0. Returns (chars/s end to end, chars/s the app
     reports, the app's CPU seconds per char, key echo latencies in s, the running app)."""
@@ -237,6 +270,8 @@ def main() -> None:
     ap.add_argument("--chars", type=int, default=10_000, help="characters for the rate comparison")
     ap.add_argument("--rss-chars", type=int, default=100_000, help="characters before reading RSS (0: skip)")
     ap.add_argument("--starts", type=int, default=3, help="fresh starts timed for the first frame")
+    ap.add_argument("--ghost-keys", type=int, default=8, choices=range(16),
+                    help="keys timed typing a prompt while streaming, ghost text off and on (0: skip)")
     ap.add_argument("--quiet", action="store_true", help="pause bundled.py during the rate measurement")
     args = ap.parse_args()
     if not args.checkpoint.is_file():
@@ -278,6 +313,13 @@ def main() -> None:
             app.close()
             print(f"memory        {rss:.0f} MB resident after {args.rss_chars:,} chars (peak {peak:.0f} MB)   "
                   f"goal <= 500 MB")
+
+        if args.ghost_keys:
+            ghost = ghost_echo(args.checkpoint, home / "ghost", args.ghost_keys)
+            on, off = statistics.median(ghost[True]), statistics.median(ghost[False])
+            print(f"ghost echo    {1000 * on:.0f} ms median, {1000 * max(ghost[True]):.0f} ms max of {len(ghost[True])} "
+                  f"keys typed while streaming with ghost text on; off {1000 * off:.0f} ms: ratio {on / off:.2f}"
+                  "   goal <= 50 ms")
 
 
 if __name__ == "__main__":
