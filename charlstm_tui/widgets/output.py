@@ -88,7 +88,9 @@ class OutputView(ScrollView, can_focus=True):
             self.scroll_to(y=max(0, self.scroll_y - (old_total - total)), animate=False, immediate=True)
         scrolled = self._set_virtual_size(Size(width, self._virtual_rows(total, follow)))
         if follow and scrolled:
+            top = self.scroll_y
             self.scroll_end(animate=False, immediate=True, x_axis=False)
+            scrolled = self.scroll_y != top  # a taller text that still fits moves nothing
         if trimmed or first_line == 0 or (follow and scrolled):
             self.refresh()
         else:
