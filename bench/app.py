@@ -6,11 +6,12 @@ Runs the real ``charlstm-tui`` entry point on a pty (100x32) and reads what it w
    (and to "ready", when the model has loaded behind it);
 2. chars/s reaching the screen at delay 0, against the model's raw chars/s (the same
    sampler, same thread count, in this process), one run each, and the ratio;
-3. key echo while streaming: a key written to the pty until its echo comes back;
+3. key echo while streaming: a key written to the pty until its echo comes back; the
+   same on the temperature sweep screen, idle and while a 4-way sweep streams (issue 6);
 4. resident memory of the app after generating 100,000 characters;
 5. key echo while typing a prompt as a run streams, with ghost text on and off.
 
-    python bench/app.py [--checkpoint PATH] [--chars 10000] [--rss-chars 100000] [--quiet]
+    python bench/app.py [--checkpoint PATH] [--chars 10000] [--rss-chars 100000] [--quiet] [--sweep-keys 8]
 
 ``--quiet`` pauses the lead's background training (``bundled.py``) for the rate
 measurement only (under a minute), and always resumes it.
@@ -262,6 +263,51 @@ def stream_run(checkpoint: Path, home: Path, n: int, echo_samples: int) -> tuple
     return count / (done - t_enter), float(m.group(2).replace(b",", b"")), cpu_per_char, echoes, app
 
 
+F7 = b"\x1b[18~"  # xterm's F7: the temperature sweep
+# Keys for echo timing: in no Shakespeare vocabulary and nowhere in the sweep screen's own
+# text, and each used once, so its first appearance on the pty is its echo (a redraw of
+# the prompt row, say for the cursor's blink, cannot show a key before it arrived).
+ECHO_KEYS = b"@#%*+=~|<>[]{}_`"
+
+
+def sweep_echo(checkpoint: Path, home: Path, samples: int) -> tuple[list[float], list[float], float]:
+    """Key echo on the sweep screen (F7), idle and while a 4-way sweep streams at delay 0.
+    Returns (idle echoes in s, echoes while sweeping, steps/s the app reports)."""
+    keys = iter(ECHO_KEYS[i:i + 1] for i in range(len(ECHO_KEYS)))
+    app = PtyApp(checkpoint, home, {"length": 100_000, "delay_ms": 0, "seed": 1})
+    try:  # a timed-out wait raises SystemExit: never leave the app running
+        app.wait(rb"ready \xc2\xb7 0 chars")
+        app.send(F7)
+        app.wait(rb"temperatures")
+
+        def echoes() -> list[float]:
+            out = []
+            for _ in range(samples):
+                time.sleep(0.25)
+                key = next(keys)
+                mark = app.mark()
+                sent = app.send(key)
+                at, _ = app.wait(re.escape(key), mark)
+                out.append(at - sent)
+            return out
+
+        idle = echoes()
+        app.send(b"\x15")  # Ctrl+U: clear the prompt (unknown characters would pop up a notice over the status)
+        time.sleep(0.2)
+        app.send(b"KING:")
+        time.sleep(0.2)
+        since = app.mark()
+        app.send(b"\r")
+        app.wait(rb"generating", since)
+        busy = echoes()
+        mark = app.mark()
+        app.send(b"\x1b")  # Esc stops the sweep
+        _, m = app.wait(rb"stopped \xc2\xb7 [\d,]+ chars \xc2\xb7 ([\d,]+) chars/s", mark)
+        return idle, busy, float(m.group(1).replace(b",", b""))
+    finally:
+        app.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     from charlstm_tui import BUNDLED_CHECKPOINT
@@ -273,6 +319,8 @@ def main() -> None:
     ap.add_argument("--ghost-keys", type=int, default=8, choices=range(16),
                     help="keys timed typing a prompt while streaming, ghost text off and on (0: skip)")
     ap.add_argument("--quiet", action="store_true", help="pause bundled.py during the rate measurement")
+    ap.add_argument("--sweep-keys", type=int, default=8, choices=range(9),
+                    help="keys timed on the sweep screen, idle and then sweeping (0: skip)")
     args = ap.parse_args()
     if not args.checkpoint.is_file():
         raise SystemExit(f"bench: no checkpoint at {args.checkpoint}; pass --checkpoint FILE")
@@ -306,6 +354,13 @@ def main() -> None:
               f"second core)")
         print(f"key echo      {1000 * statistics.median(echoes):.0f} ms median, {1000 * max(echoes):.0f} ms max "
               f"of {len(echoes)} keys while streaming   goal <= 50 ms")
+
+        if args.sweep_keys:
+            idle, busy, steps = sweep_echo(args.checkpoint, home / "sweep", args.sweep_keys)
+            print(f"sweep echo    {1000 * statistics.median(busy):.0f} ms median, {1000 * max(busy):.0f} ms max of "
+                  f"{len(busy)} keys while a 4-way sweep streams ({steps:,.0f} steps/s, x4 chars); idle "
+                  f"{1000 * statistics.median(idle):.0f} ms: ratio {statistics.median(busy) / statistics.median(idle):.2f}"
+                  "   goal <= 50 ms")
 
         if args.rss_chars:
             *_, app = stream_run(args.checkpoint, home / "rss", args.rss_chars, 0)

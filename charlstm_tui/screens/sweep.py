@@ -165,6 +165,7 @@ class SweepScreen(Screen):
         await self._set_columns(temperatures)
         for column in self.columns:
             column.clear()
+            column.add_rule(f"seed {self.seed}")  # the text then starts on line 1 (see OutputView._relayout)
             column.append(text, PROMPT)
             column.unsettle()
         self._out_start = self.columns[0].transcript.end
@@ -274,6 +275,8 @@ class SweepScreen(Screen):
         self._show_subtitles()
 
     def _show_subtitles(self) -> None:
+        # Only once a sweep ends: a new border subtitle repaints the whole column, four
+        # times over, which would cost the UI more than all the streamed text.
         count = self.run.count if self.run else 0
         for column, total in zip(self.columns, self._prob_sums):
             column.border_subtitle = f"{count:,} chars · mean p {total / count:.2f}" if count else ""
@@ -290,7 +293,6 @@ class SweepScreen(Screen):
         if run is None:
             self.status.show_run("ready", 0, None)
             return
-        self._show_subtitles()
         self.status.show_run(run.finished or "generating", run.count, run.rate())
 
     @on(GenerationEnded)
