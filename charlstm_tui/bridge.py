@@ -391,12 +391,13 @@ def common_prefix(a: list[int], b: list[int]) -> int:
 class Ghost:
     """The prompt's likely continuation (greedy), kept up to date as the user types.
 
-    Incremental: a session of its own holds the state after the prompt as last seen.
-    Typing one more character feeds one id; an edit further back rewinds to the
-    snapshot at the longest common prefix and feeds only what follows it. The
-    continuation itself is ``length`` greedy steps, then the session is rewound to the
-    prompt's end (a pinned snapshot). Runs in a worker; :meth:`predict` takes a lock, so
-    a newer request waits for an older one, which stops at its next step once cancelled.
+    Incremental: a session of its own holds the prompt as last seen, then its greedy
+    continuation. Typing the character the ghost showed next feeds nothing: the state
+    after it is already there, and one greedy step extends the ghost. Typing anything
+    else feeds that one id, after a rewind to the snapshot at the longest common prefix
+    when an earlier character changed; only then are ``length`` greedy steps run. Runs in
+    a worker; :meth:`predict` takes a lock, so a newer request waits for an older one,
+    which stops at its next step once cancelled.
     """
 
     def __init__(self, model: LoadedModel, length: int = 40) -> None:
@@ -408,9 +409,10 @@ class Ghost:
         # each run steps its own buffers, so it may run beside the generation worker.
         self.session = Session(model.session.sampler, snapshots=SnapshotStore(dense=1024, stride=32))
         self.lock = threading.Lock()
-        self.fed = 0  # ids fed to the model, ever: what "incremental" saves
-        self._ids: list[int] = []  # the prompt the session holds
-        self._last: tuple[list[int], str] | None = None  # the last prediction, by prompt ids
+        self.fed = 0  # ids fed to the model, ever: typing one character feeds at most one
+        self.steps = 0  # greedy steps run, ever
+        self._held: list[int] = []  # the session's context: typed ids, then greedy ones
+        self._base = 0  # where the greedy part of _held starts
 
     def predict(self, text: str, cancelled: Callable[[], bool] = lambda: False) -> str | None:
         """The greedy continuation of ``text`` (characters the model lacks are skipped),
@@ -421,27 +423,25 @@ class Ghost:
         with self.lock:
             if cancelled():
                 return None
-            if self._last is not None and self._last[0] == ids:
-                return self._last[1]
-            session = self.session
-            keep = common_prefix(self._ids, ids)
-            if keep < len(self._ids):
-                session.rewind(keep)  # 0: a fresh context
-                del self._ids[keep:]
-            if len(ids) > keep:
-                session.feed_ids(ids[keep:])
-                self.fed += len(ids) - keep
-                self._ids = list(ids)
             if not ids:
                 return ""
-            out = []
-            for i, _ in session.generate(SampleConfig(temperature=0, length=self.length)):
-                out.append(i)
-                if cancelled():
-                    break
-            session.rewind(len(ids))
-            if len(out) < self.length:
-                return None
-            ghost = self.vocab.decode(out)
-            self._last = (list(ids), ghost)
-            return ghost
+            session, held = self.session, self._held
+            keep = common_prefix(held, ids)
+            # What the session holds past the prompt is its greedy continuation only if
+            # the prompt ends inside the greedy part; otherwise rewind and feed the rest.
+            if keep < len(ids) or len(ids) < self._base:
+                session.rewind(keep)  # 0: a fresh context
+                del held[keep:]
+                if len(ids) > keep:
+                    session.feed_ids(ids[keep:])
+                    self.fed += len(ids) - keep
+                    held.extend(ids[keep:])
+                self._base = len(ids)
+            missing = len(ids) + self.length - len(held)
+            if missing > 0:
+                for i, _ in session.generate(SampleConfig(temperature=0, length=missing)):
+                    if cancelled():
+                        return None  # i is not kept: the session drops it too
+                    held.append(i)
+                    self.steps += 1
+            return self.vocab.decode(held[len(ids):len(ids) + self.length])
