@@ -8,6 +8,7 @@ link to ``core`` in :mod:`charlstm_tui.bridge`.
 
 from __future__ import annotations
 
+import gc
 import sys
 from functools import partial
 from pathlib import Path
@@ -68,6 +69,7 @@ class CharLSTMApp(App[None]):
 
     def on_unmount(self) -> None:
         sys.setswitchinterval(self._switch_interval)
+        gc.unfreeze()  # (see on_model_loaded) collectable again, for a process that goes on (tests)
 
     # -- the model -------------------------------------------------------------------------
     def open_checkpoint(self, path: Path) -> None:
@@ -93,6 +95,10 @@ class CharLSTMApp(App[None]):
         self.checkpoint = message.model.info.path
         self.main.set_model(message.model)
         self.model_changed_signal.publish(message.model)
+        # Torch, the model and Textual are loaded: move every object that exists now out
+        # of the garbage collector's sight. A full collection then scans only what the UI
+        # makes later: ~25 ms instead of ~230 ms, a stall that held a typed key that long.
+        gc.freeze()
 
     def on_model_failed(self, message: ModelFailed) -> None:
         self.main.model_failed()
