@@ -165,7 +165,6 @@ class SweepScreen(Screen):
         await self._set_columns(temperatures)
         for column in self.columns:
             column.clear()
-            column.add_rule(f"seed {self.seed}")  # the text then starts on line 1 (see OutputView._relayout)
             column.append(text, PROMPT)
             column.unsettle()
         self._out_start = self.columns[0].transcript.end
