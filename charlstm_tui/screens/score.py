@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
     from ..app import CharLSTMApp
 
-MAX_CHARS = 100_000  # scored in the app (about a second per 20k chars on 2x512); the CLI takes any size
+MAX_CHARS = 50_000  # scored in the app: ~4 s per 20k chars on a 2x512 model, one thread; the CLI takes any size
 PEAKS = 5  # the most surprising places listed
 CONTEXT = 12  # characters shown before each of them
 

@@ -8,6 +8,7 @@ import math
 
 import pytest
 
+from charlstm_tui.screens import score as score_screen
 from charlstm_tui.screens.score import ScoreScreen
 from charlstm_tui.widgets.surprise import EDGES, band, band_label
 from core.checkpoint import load_checkpoint
@@ -67,7 +68,7 @@ def test_pasted_text_scores_as_core_with_unknown_characters_left_out(app_on, tin
     drive(app, script)
 
 
-def test_load_a_file_by_path_and_bad_input(app_on, tiny_checkpoint, tmp_path) -> None:
+def test_load_a_file_by_path_and_bad_input(app_on, tiny_checkpoint, tmp_path, monkeypatch) -> None:
     app = app_on()
     text_file = tmp_path / "scene.txt"
     text_file.write_text(TEXT, encoding="utf-8")
@@ -91,6 +92,14 @@ def test_load_a_file_by_path_and_bad_input(app_on, tiny_checkpoint, tmp_path) ->
         want = core_score(tiny_checkpoint, TEXT)
         assert screen.result.nats_per_char == pytest.approx(want.nats_per_char, abs=1e-6)
         assert screen.dropped == "" and "left out" not in screen.totals_text
+        # A text longer than the app scores: its start is scored, and the notice says
+        # how to score all of it.
+        monkeypatch.setattr(score_screen, "MAX_CHARS", 40)
+        path.focus()
+        await pilot.press("enter")  # read the same file again
+        await wait_for(pilot, lambda: screen.result.text == TEXT[:40] and not screen.view.loading, "the cut score")
+        assert any(n.title == "Long text" and f"charlstm-tui score {text_file}" in n.message
+                   for n in app._notifications)
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen is app.main, "the main screen")
 
