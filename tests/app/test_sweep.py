@@ -165,10 +165,17 @@ def test_edited_temperatures_and_bad_input(app_on) -> None:
         error = screen.query_one("#sweep-error")
         assert error.display and "'hot' is not a number" in str(error.render())
         assert screen.run is run  # nothing started
-        screen.query_one("#sweep-temperatures").value = "0.7"
+        screen.query_one("#sweep-temperatures").value = "0.7 1.1"
+        screen.query_one("#sweep-seed").value = ""  # random: the seed drawn is shown...
         await pilot.press("enter")
         await sweep_done(pilot, screen)
-        assert not error.display and len(screen.columns) == 1 and screen.run is not run
+        assert not error.display and screen.run is not run
+        seed, first = screen.seed, screen.streams()
+        assert seed is not None and f"seed {seed}" in screen.status.model_text
+        screen.query_one("#sweep-seed").value = str(seed)  # ...and typed in, repeats the sweep
+        await pilot.press("enter")
+        await sweep_done(pilot, screen)
+        assert screen.streams() == first
 
     drive(app, script)
 
