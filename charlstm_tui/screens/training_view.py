@@ -198,7 +198,7 @@ class TrainingViewScreen(Screen):
         if event.request != self._request or path not in self.files:
             return
         for (key, _), value in zip(COLUMNS, self._cells(path)):
-            self.picker.update_cell(str(path), key, value)
+            self.picker.update_cell(str(path), key, value, update_width=True)
         if self.shown is not None and self.shown.resolve() == path.resolve():
             self._show(path)
 

@@ -21,7 +21,7 @@ OTHER_HISTORY = [{"step": s, "train_loss": 4.0 - s / 100, "val_loss": 4.1 - s / 
 def other_checkpoint(tiny: Path) -> Path:
     """A second file in <data dir>/models: the tiny weights with another history."""
     ckpt = load_checkpoint(tiny)
-    ckpt.train = {**ckpt.train, "best_val_loss": 1.2345, "history": OTHER_HISTORY, "data": "other-text", "step": 200}
+    ckpt.train = {**ckpt.train, "best_val_loss": 1.2345, "history": OTHER_HISTORY, "data": "other-text", "step": 12_345}
     return save_checkpoint(data_dir() / "models" / "other.pt", ckpt)
 
 
@@ -58,7 +58,8 @@ def test_curves_card_and_picker_that_loads(app_on, tiny_checkpoint) -> None:
         # Every file with its val loss (nats and bits); a bad file says so.
         assert cell(screen, tiny_checkpoint, "val") == f"{best:.4f}"
         assert cell(screen, other, "val") == "1.2345" and cell(screen, other, "bits") == f"{1.2345 / math.log(2):.4f}"
-        assert cell(screen, other, "step") == "200"
+        assert cell(screen, other, "step") == "12,345"
+        assert screen.picker.columns["step"].content_width >= len("12,345")  # widened once read, not cut
         assert cell(screen, broken, "val") == "unreadable"
         # Moving the cursor shows that file's curves and card.
         target = names.index("other.pt")
