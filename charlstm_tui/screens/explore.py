@@ -52,6 +52,7 @@ class ExplorerScreen(Screen):
         self.ghost: Ghost | None = None
         self._inspect_request = 0
         self.inspection: tuple[int, Inspection] | None = None  # (position, what the panel shows)
+        self._ghost_for: str | None = None  # the prompt text the ghost worker was last asked about
 
     @property
     def main(self) -> "MainScreen":
@@ -279,10 +280,21 @@ class ExplorerScreen(Screen):
     def _prompt_changed(self) -> None:
         self._update_ghost()
 
+    @on(TextArea.SelectionChanged, "#prompt")
+    def _prompt_cursor(self) -> None:
+        # The ghost continues the prompt's end: hide it while the cursor is elsewhere,
+        # bring it back when the cursor returns (unless a worker is already on it).
+        prompt = self.main.prompt
+        if prompt.cursor_location != prompt.document.end:
+            prompt.show_ghost("")
+        elif not prompt.suggestion and prompt.text and self._ghost_for != prompt.text:
+            self._update_ghost()
+
     def _update_ghost(self) -> None:
         prompt = self.main.prompt
         prompt.sync_ghost()
         text = prompt.text
+        self._ghost_for = text
         if self.ghost is None or not self.main.settings.ghost or not text:
             prompt.show_ghost("")
             return
@@ -301,5 +313,7 @@ class ExplorerScreen(Screen):
     @on(GhostReady)
     def _ghost_ready(self, event: GhostReady) -> None:
         prompt = self.main.prompt
+        if event.text == self._ghost_for:
+            self._ghost_for = None  # answered: a later return of the cursor asks again
         if event.text == prompt.text and self.main.settings.ghost and prompt.cursor_location == prompt.document.end:
             prompt.show_ghost(event.ghost)

@@ -87,3 +87,23 @@ def test_ghost_can_be_turned_off(app_on) -> None:
         await wait_for(pilot, lambda: main.prompt.ghost != "", "the ghost once turned on")
 
     drive(app, script)
+
+
+def test_ghost_follows_the_cursor(app_on, tiny_checkpoint) -> None:
+    """The ghost continues the prompt's end: hidden while the cursor is inside the text,
+    back (and accepted by →) at the end."""
+    greedy_cache["KING"] = greedy(tiny_checkpoint, "KING")
+    app = app_on()
+
+    async def script(pilot) -> None:
+        prompt = app.main.prompt
+        await type_text(pilot, "KING")
+        await ghost_for(pilot, "KING")
+        await pilot.press("left")
+        assert prompt.suggestion == "" and prompt.ghost == ""
+        await pilot.press("right")  # back at the end: no ghost to accept yet, so the cursor moves
+        await ghost_for(pilot, "KING")
+        await pilot.press("right")
+        assert prompt.text == "KING" + greedy_cache["KING"]
+
+    drive(app, script)
