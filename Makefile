@@ -26,7 +26,7 @@ test: install
 	$(BIN)/python -m pytest -q
 
 bench: install
-	for b in generate data train app quick; do $(BIN)/python bench/$$b.py || exit 1; done
+	for b in generate data train app quick explorer; do $(BIN)/python bench/$$b.py || exit 1; done
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -50,19 +50,21 @@ def main() -> None:
 
     ghost = Ghost(model)
     ghost.predict(prompt)
-    inc, full, along = [], [], 0
+    inc, full, hit, miss = [], [], [], []
     for i in range(1, len(keys) + 1):
         typed = prompt + keys[:i]
         shown = ghost.predict(prompt + keys[:i - 1])
-        along += bool(shown) and shown[0] == keys[i - 1]
         start = time.perf_counter()
         ghost.predict(typed)
         inc.append(time.perf_counter() - start)
+        (hit if shown and shown[0] == keys[i - 1] else miss).append(inc[-1])
         start = time.perf_counter()
         sampler.generate(typed, SampleConfig(temperature=0, length=ghost.length))
         full.append(time.perf_counter() - start)
-    print(f"ghost per key {ms(inc)} median incremental ({along} of {len(keys)} keys typed what the ghost showed) vs "
-          f"{ms(full)} re-reading the prompt: ratio {statistics.median(full) / statistics.median(inc):.1f}x")
+    print(f"ghost per key {ms(inc)} median incremental vs {ms(full)} re-reading the prompt: ratio "
+          f"{statistics.median(full) / statistics.median(inc):.1f}x; {len(hit)} keys typed the ghost's next "
+          f"character ({ms(hit) if hit else '-'}: one step), {len(miss)} did not ({ms(miss) if miss else '-'}: "
+          f"one id fed, {ghost.length} steps)")
 
     session = model.session
     session.feed(prompt)

@@ -115,11 +115,11 @@ class ExplorerView(SurpriseView):
             return
         cell = self.cursor_cell()
         if cell is not None:
-            self.scroll_to_region_row(cell[0])
+            self._scroll_to_row(cell[0])
         if pos != old:
             self.post_message(self.CursorMoved(self, pos))
 
-    def scroll_to_region_row(self, row: int) -> None:
+    def _scroll_to_row(self, row: int) -> None:
         height = self.scrollable_content_region.height
         y = self.scroll_offset.y
         if row < y:
