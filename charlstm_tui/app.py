@@ -38,10 +38,12 @@ class CharLSTMApp(App[None]):
     BINDINGS = [
         Binding("f1", "help", "Help"),
         Binding("question_mark", "help", "Help", show=False),
-        Binding("f6,ctrl+t", "train", "Train a model", priority=True),  # priority: the prompt binds F6 (select line)
-        Binding("f7", "sweep", "Temperature sweep", priority=True),  # priority: text areas bind F7 (select all)
-        Binding("f9", "score", "Score a text"),
-        Binding("f10", "training_view", "Training view"),
+        # The explorer and training screens stay out of the footer (it would overflow);
+        # F1 and the command palette list them.
+        Binding("f6,ctrl+t", "train", "Train a model", priority=True, show=False),  # priority: the prompt binds F6 (select line)
+        Binding("f7", "sweep", "Temperature sweep", priority=True, show=False),  # priority: text areas bind F7 (select all)
+        Binding("f9", "score", "Score a text", show=False),
+        Binding("f10", "training_view", "Training view", show=False),
     ]
 
     def __init__(self, checkpoint: Path, explicit: bool = False) -> None:
