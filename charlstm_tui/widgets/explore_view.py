@@ -92,7 +92,7 @@ class ExplorerView(SurpriseView):
 
     def legend_line(self) -> Text:
         """One row: a swatch per band of probability."""
-        text = Text("sampled p ", style="dim", no_wrap=True, overflow="ellipsis")
+        text = Text("sampled with", style="dim", no_wrap=True, overflow="ellipsis")
         for i, style in enumerate(self.band_styles()):
             text.append(f" {prob_label(i)} ", style)
             text.append(" ")
