@@ -68,6 +68,14 @@ class LoadedModel:
         return (self.vocab.decode(ids) if dropped else text), dropped
 
 
+def error_text(e: BaseException) -> str:
+    """What a worker's failure says in a notice: core's own one-line message, or the
+    exception's type and text for anything unexpected (never a traceback)."""
+    from core.errors import CharLSTMError
+
+    return str(e) if isinstance(e, CharLSTMError) else f"{type(e).__name__}: {e}"
+
+
 def generation_threads() -> int:
     """Torch threads for generation: one by default, leaving a core for the UI.
 

@@ -22,7 +22,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Static
 from textual.worker import get_current_worker
 
-from ..bridge import Generator, LoadedModel, Run
+from ..bridge import Generator, LoadedModel, Run, error_text
 from ..messages import GenerationEnded
 from ..settings import History, Settings, save_settings
 from ..widgets.explore_view import ExplorerView
@@ -386,9 +386,7 @@ class MainScreen(ExplorerScreen):
             reason = self.generator.work(run, lambda: worker.is_cancelled)
             error = None
         except Exception as e:  # noqa: BLE001  (shown as a notice; the app keeps running)
-            from core.errors import CharLSTMError
-
-            reason, error = "error", str(e) if isinstance(e, CharLSTMError) else f"{type(e).__name__}: {e}"
+            reason, error = "error", error_text(e)
         self.post_message(GenerationEnded(run, reason, error))
 
     def _stop_current(self) -> None:

@@ -27,7 +27,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Input, Label, Static
 from textual.worker import get_current_worker
 
-from ..bridge import LoadedModel, Run, SweepBuffer, sweep
+from ..bridge import LoadedModel, Run, SweepBuffer, error_text, sweep
 from ..messages import GenerationEnded
 from ..settings import FIELD_BY_NAME, InvalidValue
 from ..widgets.output import MODEL, PROMPT, OutputView
@@ -226,9 +226,7 @@ class SweepScreen(Screen):
             reason = sweep(model, ids, temperatures, settings, self.buffer, run, lambda: worker.is_cancelled)
             error = None
         except Exception as e:  # noqa: BLE001  (shown as a notice; the app keeps running)
-            from core.errors import CharLSTMError
-
-            reason, error = "error", str(e) if isinstance(e, CharLSTMError) else f"{type(e).__name__}: {e}"
+            reason, error = "error", error_text(e)
         self.post_message(GenerationEnded(run, reason, error))
 
     def _stop_current(self) -> None:
