@@ -11,10 +11,8 @@ Runs the real ``charlstm-tui`` entry point on a pty (100x32) and reads what it w
 4. resident memory of the app after generating 100,000 characters;
 5. key echo while typing a prompt as a run streams, with ghost text on and off.
 
-    python bench/app.py [--checkpoint PATH] [--chars 10000] [--rss-chars 100000] [--quiet] [--sweep-keys 8]
+    python bench/app.py [--checkpoint PATH] [--chars 10000] [--rss-chars 100000] [--sweep-keys 8]
 
-``--quiet`` pauses the lead's background training (``bundled.py``) for the rate
-measurement only (under a minute), and always resumes it.
 Goals (issue 5): first frame <= 0.5 s; screen >= 90% of raw; echo <= 50 ms; RSS <= 500 MB.
 """
 
@@ -22,12 +20,10 @@ from __future__ import annotations
 
 import argparse
 import bisect
-import contextlib
 import fcntl
 import json
 import os
 import re
-import signal
 import statistics
 import struct
 import subprocess
@@ -38,7 +34,6 @@ import threading
 import time
 import warnings
 from pathlib import Path
-from typing import Iterator
 
 warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
 
@@ -138,32 +133,6 @@ class PtyApp:
                 self.proc.kill()
                 self.proc.wait()
         os.close(self.master)
-
-
-@contextlib.contextmanager
-def training_paused(enabled: bool) -> Iterator[None]:
-    """SIGSTOP the background training for a quiet CPU; SIGCONT it whatever happens."""
-    pids = []
-    if enabled:
-        out = subprocess.run(["pgrep", "-f", "bundled.py"], capture_output=True, text=True).stdout
-        pids = [int(p) for p in out.split() if int(p) != os.getpid()]
-
-    def resume(*_: object) -> None:
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGCONT)
-
-    old = {s: signal.signal(s, lambda *a: (resume(), sys.exit(130))) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        for pid in pids:
-            os.kill(pid, signal.SIGSTOP)
-        if pids:
-            print(f"  (background training {pids} paused)")
-        yield
-    finally:
-        resume()
-        for s, h in old.items():
-            signal.signal(s, h)
 
 
 def raw_rates(checkpoint: Path, n: int) -> tuple[float, float, float]:
@@ -318,7 +287,6 @@ def main() -> None:
     ap.add_argument("--starts", type=int, default=3, help="fresh starts timed for the first frame")
     ap.add_argument("--ghost-keys", type=int, default=8, choices=range(16),
                     help="keys timed typing a prompt while streaming, ghost text off and on (0: skip)")
-    ap.add_argument("--quiet", action="store_true", help="pause bundled.py during the rate measurement")
     ap.add_argument("--sweep-keys", type=int, default=8, choices=range(9),
                     help="keys timed on the sweep screen, idle and then sweeping (0: skip)")
     args = ap.parse_args()
@@ -335,13 +303,12 @@ def main() -> None:
         print(f"first frame   {frame:.3f} s median of {len(starts)} "
               f"({', '.join(f'{s[0]:.3f}' for s in starts)}); model ready at {ready:.2f} s   goal <= 0.5 s")
 
-        with training_paused(args.quiet):
-            # The raw rates are taken before and after the app's run and averaged, so
-            # the ratio is not skewed by load that came or went during the run.
-            before = raw_rates(args.checkpoint, args.chars)
-            screen_rate, app_rate, app_cpu, echoes, app = stream_run(args.checkpoint, home / "rate", args.chars, 5)
-            app.close()
-            after = raw_rates(args.checkpoint, args.chars)
+        # The raw rates are taken before and after the app's run and averaged, so
+        # the ratio is not skewed by load that came or went during the run.
+        before = raw_rates(args.checkpoint, args.chars)
+        screen_rate, app_rate, app_cpu, echoes, app = stream_run(args.checkpoint, home / "rate", args.chars, 5)
+        app.close()
+        after = raw_rates(args.checkpoint, args.chars)
         sampler_rate, session_rate = (before[0] + after[0]) / 2, (before[1] + after[1]) / 2
         raw_cpu = (before[2] + after[2]) / 2
         print(f"raw           {sampler_rate:,.0f} chars/s Sampler.stream ({before[0]:,.0f} before, {after[0]:,.0f} after "
