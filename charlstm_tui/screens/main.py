@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from ..app import CharLSTMApp
 
 FRAME = 1 / 60  # the flush timer: at most one output update per frame
-FAST_FRAME = 1 / 20  # ...but a fast stream is drawn 20 times a second (see _flush)
+FAST_FRAME = 1 / 10  # ...but a fast stream is drawn 10 times a second (see _flush)
 FAST_CHUNK = 8  # characters per flush above which a stream counts as fast
 STATUS_EVERY = 0.25  # seconds between status-line updates while streaming
 
@@ -401,10 +401,11 @@ class MainScreen(ExplorerScreen):
         """At most once per frame: move what the worker produced onto the screen.
 
         A slow stream (the typewriter) is drawn every frame, one character at a time.
-        A fast one is drawn 20 times a second: each screen update costs the UI thread
-        a few milliseconds with the GIL held, time the worker cannot use; at 60 Hz that
-        would take a fifth of the model's speed, at 20 Hz it is a few percent, and text
-        arriving thousands of characters a second looks the same."""
+        A fast one is drawn 10 times a second: each screen update costs the UI thread
+        milliseconds with the GIL held, time the worker cannot use, and the cost grows
+        with the text on screen. Measured with bench/app.py on the bundled model, 20 Hz
+        let the screen keep 0.53-0.65 of the model's speed and 10 Hz 0.71-0.91; text
+        arriving thousands of characters a second reads the same."""
         run = self.run
         now = time.perf_counter()
         if now < self._flush_after and run is not None and not run.finished:

@@ -238,7 +238,7 @@ class SweepScreen(Screen):
             self._settle()
 
     def _flush(self) -> None:
-        """At most once per frame (20 times a second for a fast stream, as on the main
+        """At most once per frame (10 times a second for a fast stream, as on the main
         screen): move the queued steps into the columns."""
         run = self.run
         now = time.perf_counter()
