@@ -18,11 +18,10 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.timer import Timer
 from textual.widgets import Footer, Static
 from textual.worker import get_current_worker
 
-from ..bridge import Generator, LoadedModel, Run, error_text
+from ..bridge import Generator, LoadedModel, Run, StreamBuffer, error_text
 from ..messages import GenerationEnded
 from ..settings import History, Settings, save_settings
 from ..widgets.explore_view import ExplorerView
@@ -32,14 +31,10 @@ from ..widgets.prompt import PromptArea
 from ..widgets.settings_panel import SettingsPanel
 from ..widgets.status import StatusBar
 from .explore import ExplorerScreen
+from .streaming import FrameFlusher
 
 if TYPE_CHECKING:
     from ..app import CharLSTMApp
-
-FRAME = 1 / 60  # the flush timer: at most one output update per frame
-FAST_FRAME = 1 / 10  # ...but a fast stream is drawn 10 times a second (see _flush)
-FAST_CHUNK = 8  # characters per flush above which a stream counts as fast
-STATUS_EVERY = 0.25  # seconds between status-line updates while streaming
 
 HINT = """Type a prompt below and press Enter:
 the model continues it, one character at a time.
@@ -68,7 +63,7 @@ def clipboard_method() -> str:
     return "file"
 
 
-class MainScreen(ExplorerScreen):
+class MainScreen(FrameFlusher, ExplorerScreen):
     """Prompt, stream, settings; owns the generation worker and the frame flush.
     The explorer's keys (heat-map, inspector, fork, ghost text) come from its base."""
 
@@ -94,12 +89,9 @@ class MainScreen(ExplorerScreen):
         self.model: LoadedModel | None = None
         self.run: Run | None = None  # the run on screen (streaming or last finished)
         self._pending: str | None = None  # an action asked for while the model loads
-        self._ticker: Timer | None = None
-        self._status_at = 0.0
         # Where the model's context starts in the transcript: from there on, transcript
         # position p is session position p - context_start (see session_position).
         self.context_start = 0
-        self._flush_after = 0.0  # the next flush may not happen before this time
 
     @property
     def settings(self) -> Settings:
@@ -123,7 +115,7 @@ class MainScreen(ExplorerScreen):
         prompt.border_subtitle = "Enter generate · Ctrl+J newline · ↑↓ history"
         self.output.border_title = "Output"
         prompt.focus()
-        self._ticker = self.set_interval(FRAME, self._flush, pause=True)
+        self._start_ticker()
         if self.model is None:  # the first frame shows that the model is on its way
             self.output.loading = True
             self.status.show_run("loading", 0, None)
@@ -389,38 +381,12 @@ class MainScreen(ExplorerScreen):
             reason, error = "error", error_text(e)
         self.post_message(GenerationEnded(run, reason, error))
 
-    def _stop_current(self) -> None:
-        run = self.run
-        if run is not None and not run.finished:
-            text, probs = self.generator.stop(run)
-            self._show(run, text, probs)
-            run.finished = "stopped"
-            self.output.settle()
+    @property
+    def stream_buffer(self) -> StreamBuffer:
+        return self.generator.buffer
 
-    def _flush(self) -> None:
-        """At most once per frame: move what the worker produced onto the screen.
-
-        A slow stream (the typewriter) is drawn every frame, one character at a time.
-        A fast one is drawn 10 times a second: each screen update costs the UI thread
-        milliseconds with the GIL held, time the worker cannot use, and the cost grows
-        with the text on screen. Measured with bench/app.py on the bundled model, 20 Hz
-        let the screen keep 0.53-0.65 of the model's speed and 10 Hz 0.71-0.91; text
-        arriving thousands of characters a second reads the same."""
-        run = self.run
-        now = time.perf_counter()
-        if now < self._flush_after and run is not None and not run.finished:
-            return
-        text, probs = self.generator.buffer.drain()
-        if run is not None and text:
-            self._show(run, text, probs)
-            self._flush_after = now + (FAST_FRAME - FRAME / 2 if len(text) > FAST_CHUNK else 0)
-            if now - self._status_at >= STATUS_EVERY:
-                self._status_at = now
-                self._show_status()
-        if run is None or run.finished:
-            assert self._ticker is not None
-            self._ticker.pause()
-            self.output.settle()
+    def _settle(self) -> None:
+        self.output.settle()
 
     def _show(self, run: Run, text: str, probs: list[float]) -> None:
         if not text:

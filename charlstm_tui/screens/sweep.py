@@ -23,7 +23,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal
 from textual.screen import Screen
-from textual.timer import Timer
 from textual.widgets import Footer, Input, Label, Static
 from textual.worker import get_current_worker
 
@@ -33,7 +32,7 @@ from ..settings import FIELD_BY_NAME, InvalidValue
 from ..widgets.output import MODEL, PROMPT, OutputView
 from ..widgets.prompt import PromptArea
 from ..widgets.status import StatusBar
-from .main import FAST_CHUNK, FAST_FRAME, FRAME, STATUS_EVERY
+from .streaming import FrameFlusher
 
 if TYPE_CHECKING:
     from ..app import CharLSTMApp
@@ -57,7 +56,7 @@ def column_title(temperature: float) -> str:
     return f"T {temperature:.2f}" + (" · greedy" if temperature == 0 else "")
 
 
-class SweepScreen(Screen):
+class SweepScreen(FrameFlusher, Screen):
     """Prompt and temperatures above, one column per temperature below."""
 
     app: "CharLSTMApp"
@@ -75,9 +74,6 @@ class SweepScreen(Screen):
         self.seed: int | None = None  # the seed of the sweep on screen
         self._out_start = 0  # where the generated text starts in each column's transcript
         self._prob_sums: list[float] = []  # per column: sum of the chosen characters' probabilities
-        self._ticker: Timer | None = None
-        self._status_at = 0.0
-        self._flush_after = 0.0
 
     # -- layout ------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -112,7 +108,7 @@ class SweepScreen(Screen):
         self.query_one("#sweep-settings").border_title = "Sweep"
         self.query_one("#sweep-settings").border_subtitle = "same seed, one batch"
         prompt.focus()
-        self._ticker = self.set_interval(FRAME, self._flush, pause=True)
+        self._start_ticker()
         self._show_status()
 
     def on_screen_resume(self) -> None:
@@ -229,32 +225,9 @@ class SweepScreen(Screen):
             reason, error = "error", error_text(e)
         self.post_message(GenerationEnded(run, reason, error))
 
-    def _stop_current(self) -> None:
-        run = self.run
-        if run is not None and not run.finished:
-            text, probs = self.buffer.stop(run)
-            self._show(run, text, probs)
-            run.finished = "stopped"
-            self._settle()
-
-    def _flush(self) -> None:
-        """At most once per frame (10 times a second for a fast stream, as on the main
-        screen): move the queued steps into the columns."""
-        run = self.run
-        now = time.perf_counter()
-        if now < self._flush_after and run is not None and not run.finished:
-            return
-        text, probs = self.buffer.drain()
-        if run is not None and text:
-            self._show(run, text, probs)
-            self._flush_after = now + (FAST_FRAME - FRAME / 2 if len(text) > FAST_CHUNK else 0)
-            if now - self._status_at >= STATUS_EVERY:
-                self._status_at = now
-                self._show_status()
-        if run is None or run.finished:
-            assert self._ticker is not None
-            self._ticker.pause()
-            self._settle()
+    @property
+    def stream_buffer(self) -> SweepBuffer:
+        return self.buffer
 
     def _show(self, run: Run, text: str, probs: list[float]) -> None:
         if not text or run is not self.run:
