@@ -541,7 +541,8 @@ def _restore(resume: Checkpoint, model: LMNet, optimizer: torch.optim.Optimizer,
         raise TrainingError("this checkpoint has no optimizer state; resume from the '.last.pt' file written beside it")
     if resume.vocab != data.vocab:
         raise TrainingError("the checkpoint's vocabulary differs from this data's; resume with the text it was trained on")
-    if resume.model_config != model_config:
+    # Dropout is a regulariser, not a shape: a resumed run may change it, as it may the lr.
+    if replace(resume.model_config, dropout=model_config.dropout) != model_config:
         raise TrainingError(
             f"the checkpoint's model ({_shape(resume.model_config)}) differs from the options ({_shape(model_config)}); "
             "drop the model options or match them"
@@ -563,7 +564,7 @@ def _restore(resume: Checkpoint, model: LMNet, optimizer: torch.optim.Optimizer,
 
 
 def _shape(c: ModelConfig) -> str:
-    return f"{c.n_layers}x{c.n_embd}, dropout {c.dropout}"
+    return f"{c.n_layers}x{c.n_embd}"
 
 
 REPLICA_DIGEST_ENV = "CHARLSTM_REPLICA_DIGEST_DIR"

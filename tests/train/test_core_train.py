@@ -123,11 +123,20 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(data, tmp_path):
 def test_resume_that_does_not_fit_is_refused(data, tmp_path, corpus_text):
     out = tmp_path / "m.pt"
     run(replace(CONFIG, max_iters=10), data, out)
-    with pytest.raises(TrainingError, match=r"model \(2x24, dropout 0.2\) differs from the options \(2x32"):
+    with pytest.raises(TrainingError, match=r"model \(2x24\) differs from the options \(2x32"):
         run(replace(CONFIG, n_embd=32), data, out, resume=last_path(out))
     other = TextData.from_text(corpus_text + "~")
     with pytest.raises(TrainingError, match="vocabulary differs"):
         run(CONFIG, other, out, resume=last_path(out))
+
+
+def test_resume_may_change_the_dropout(data, tmp_path):
+    # Dropout regularises; it shapes no weight, so a resumed run may raise it, as it may lower the lr.
+    out = tmp_path / "m.pt"
+    run(replace(CONFIG, max_iters=10), data, out)
+    events = run(replace(CONFIG, max_iters=20, dropout=0.4), data, out, resume=last_path(out))
+    assert events[-1].step == 20
+    assert load_state(last_path(out)).model_config.dropout == 0.4
     with pytest.raises(TrainingError, match="no optimizer state.*last.pt"):
         run(CONFIG, data, out, resume=out)
 

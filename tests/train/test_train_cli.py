@@ -112,7 +112,7 @@ def test_resume_with_another_vocabulary_or_shape_is_refused(trained, corpus_file
     assert line == (f"Error: --resume m.last.pt: the checkpoint's vocabulary lacks 2 character(s) of {other}; "
                     "resume with the text it was trained on, or train afresh without --resume")
     line = error_line(invoke("train", "--data", corpus_file, "--resume", "m.last.pt", "--n-embd", "32"))
-    assert line == ("Error: the checkpoint's model (1x16, dropout 0.3) differs from the options (1x32, dropout 0.3); "
+    assert line == ("Error: the checkpoint's model (1x16) differs from the options (1x32); "
                     "drop the model options or match them")
     line = error_line(invoke("train", "--data", corpus_file, "--resume", "m.pt"))
     assert line.startswith("Error: this checkpoint has no optimizer state; resume from the '.last.pt' file")
