@@ -14,9 +14,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .errors import ConfigError
-
-State = tuple[torch.Tensor, torch.Tensor]  # (h, c), each (n_layers, B, n_embd)
-
+from .table_lstm import State, table_lstm, table_lstm_pays
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -61,6 +59,11 @@ class LMNet(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     def forward(self, idx: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+        if (self.training and state is None and self.config.dropout == 0 and idx.device.type == "cpu"
+                and table_lstm_pays(idx.size(0), self.config.n_embd)):
+            # The same function, faster to train on the CPU at this size; see core/table_lstm.py.
+            x, state = table_lstm(idx, self.token_embedding.weight, self.lstm)  # (B, T, C)
+            return self.fc(x), state
         x = self.token_embedding(idx)  # (B, T, C)
         x = F.dropout(x, self.config.dropout, self.training)
         x, state = self.lstm(x, state)  # (B, T, C); state: 2 x (L, B, C)

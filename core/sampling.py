@@ -19,6 +19,7 @@ from torch.nn import functional as F
 
 from .errors import ConfigError
 from .model import LMNet, State
+from .table_lstm import gate_order
 from .vocab import CharVocab
 
 LayerStates = list[tuple[torch.Tensor, torch.Tensor]]  # one (h, c) of (B, H) per layer
@@ -132,7 +133,7 @@ class FusedLSTM:
         cfg = model.config
         self.n_layers, self.hidden = cfg.n_layers, cfg.n_embd
         H = self.hidden
-        order = torch.cat([torch.arange(0, 2 * H), torch.arange(3 * H, 4 * H), torch.arange(2 * H, 3 * H)])
+        order = gate_order(H)
 
         def halves(w_t: torch.Tensor) -> torch.Tensor:  # (K, 4H) -> (2, K, 2H)
             return w_t.reshape(w_t.size(0), 2, 2 * H).permute(1, 0, 2).contiguous()

@@ -54,7 +54,7 @@ def test_round_trip_gives_identical_logits(tmp_path):
     assert back.step == 42 and back.best_val_loss == 1.25 and back.history == [{"step": 0, "val": 2.3}]
     assert back.train["config"] == {"block_size": 8}
     assert torch.equal(back.resume["rng"]["torch"], ckpt.resume["rng"]["torch"])
-    original = LMNet(ckpt.model_config)
+    original = LMNet(ckpt.model_config).eval()  # build_model() gives an eval-mode model
     original.load_state_dict(ckpt.state_dict)
     assert torch.equal(logits_of(back.build_model()), logits_of(original))
     assert not back.build_model().training
