@@ -2,7 +2,8 @@
 
 Both render the :class:`core.train.Progress` events of one run. Evaluations print one
 line each: ours (``eval    500: train 1.8172  val 1.9012  best 1.9012 *``) or, for
-``--preset lab``, the lab's own (``Iter 500: train loss 1.8172, val loss 1.9012``).
+``--preset lab``, the lab's own (``Iter 500: train loss 1.8172, val loss 1.9012``), after
+its first line, ``Iter 0: train loss 4.1738`` (the first batch's loss).
 """
 
 from __future__ import annotations
@@ -28,6 +29,12 @@ def eval_line(e: Any, lab: bool) -> str:
         return f"Iter {e.step}: train loss {e.train_loss:.4f}, val loss {e.val_loss:.4f}"
     return (f"eval {e.step:>6}: train {e.train_loss:.4f}  val {e.val_loss:.4f}  "
             f"best {e.best_val_loss:.4f}{' *' if e.improved else ''}")
+
+
+def lab_first_line(e: Any) -> str | None:
+    """The lab's first line, ``Iter 0: train loss 4.1738``: the loss of the first batch, before
+    any update, which the first step event carries. ``None`` for every other event."""
+    return f"Iter 0: train loss {e.loss:.4f}" if e.kind == "step" and e.step == 1 else None
 
 
 def step_line(e: Any) -> str:
@@ -74,6 +81,8 @@ class LogLines:
         )
 
     def show(self, e: Any) -> None:
+        if self.lab and (first := lab_first_line(e)):
+            self.echo(first)
         if e.kind == "step":
             now = time.monotonic()
             if now - self._last_step_line >= self.every_s:
@@ -104,6 +113,8 @@ class RichBar(LogLines):
         self.progress.console.print(line, markup=False, highlight=False)
 
     def show(self, e: Any) -> None:
+        if self.lab and (first := lab_first_line(e)):
+            self.echo(first)
         if e.kind == "step":
             best = f"  best val {e.best_val_loss:.4f}" if e.best_val_loss is not None else ""
             self.progress.update(self.task, completed=e.fraction, stats=(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 
@@ -42,8 +43,10 @@ def test_lab_preset_prints_the_labs_lines_with_val_added(corpus_file, workdir):
     result = invoke("train", "--data", corpus_file, "--preset", "lab", *TINY, "--max-iters", "4", "--eval-interval", "2")
     assert result.exit_code == 0, result.output
     iters = [line for line in result.stdout.splitlines() if line.startswith("Iter")]
-    assert len(iters) == 2
-    for line, step in zip(iters, (2, 4)):
+    assert len(iters) == 3
+    assert re.fullmatch(r"Iter 0: train loss \d+\.\d{4}", iters[0])  # the first batch's loss, as the lab prints
+    assert abs(float(iters[0].split()[-1]) - math.log(48)) < 0.5  # an untrained model: about ln(vocab)
+    for line, step in zip(iters[1:], (2, 4)):
         assert re.fullmatch(rf"Iter {step}: train loss \d+\.\d{{4}}, val loss \d+\.\d{{4}}", line)
     config = TrainConfig.from_dict(load_state(Path("plays.pt")).train["config"])  # default --out: ./<data name>.pt
     lab = PRESETS["lab"]
