@@ -186,7 +186,10 @@ def info(checkpoint: Path | None) -> None:
               help="val: the last 10% of the file (the trainer's split). all: the whole file.")
 @click.option("--block-size", type=click.IntRange(1), default=None,
               help="Window length. [default: the checkpoint's training block size]")
-def eval_(checkpoint: Path | None, data_path: Path, split: str, block_size: int | None) -> None:
+@click.option("--context", type=click.Choice(["window", "stream"]), default="window", show_default=True,
+              help="window: each window of --block-size starts from a zero state (the trainer's estimate; "
+                   "nanoGPT's measure). stream: the state carries through the text, as the app reads it.")
+def eval_(checkpoint: Path | None, data_path: Path, split: str, block_size: int | None, context: str) -> None:
     """Loss of a checkpoint on a text: nats/char, bits/char and perplexity."""
     ckpt = load(checkpoint)
     from core.data import TextData, load_text
@@ -195,9 +198,10 @@ def eval_(checkpoint: Path | None, data_path: Path, split: str, block_size: int 
     block = block_size or int(ckpt.train.get("config", {}).get("block_size", 256))
     with domain_errors():
         data = TextData.from_text(load_text(data_path), vocab=ckpt.vocab)
-        report = evaluate(ckpt.build_model(), data, split, block)
+        report = evaluate(ckpt.build_model(), data, split, block, context=context)
+    how = f"windows of {block}" if context == "window" else f"state carried, in chunks of {block}"
     click.echo(f"{split}: loss {report.loss:.4f} nats/char, {report.bits_per_char:.4f} bits/char, "
-               f"perplexity {report.perplexity:.3f} ({report.chars:,} chars, windows of {block})")
+               f"perplexity {report.perplexity:.3f} ({report.chars:,} chars, {how})")
 
 
 from .score_cli import score  # noqa: E402  (commands kept in their own modules)

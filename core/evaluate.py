@@ -10,7 +10,7 @@ from torch.nn import functional as F
 
 from .data import TextData
 from .errors import DataError
-from .model import LMNet
+from .model import LMNet, State
 
 LN2 = math.log(2)
 
@@ -48,25 +48,50 @@ def estimate_loss(
     return total / iters
 
 
+CONTEXTS = ("window", "stream")
+STREAMS = 8  # contiguous streams of ``stream`` context, read side by side
+
+
 @torch.no_grad()
-def evaluate(model: LMNet, data: TextData, split: str, block_size: int, batch_size: int = 64) -> LossReport:
-    """Exact loss over every character of a split (each predicted from the ones before it),
-    read in consecutive ``block_size`` windows that each start from a zero state: the
-    quantity the trainer's random-window estimate samples, so the two agree up to
-    sampling noise. The last, shorter window covers the remainder."""
+def evaluate(model: LMNet, data: TextData, split: str, block_size: int, batch_size: int = 64,
+             context: str = "window") -> LossReport:
+    """Exact loss over every character of a split, each predicted from the ones before it.
+
+    ``window``: consecutive ``block_size`` windows that each start from a zero state: the
+    quantity the trainer's random-window estimate samples (so the two agree up to sampling
+    noise), and nanoGPT's measure. ``stream``: the split read as a few long streams, the
+    state carried from chunk to chunk, so a character sees all the text before it, as the
+    app's stateful generation reads text; an RNN's usual measure, and lower.
+    """
     model.eval()
     ids = data.split(split).long() if split != "all" else torch.cat([data.train, data.val]).long()
     if len(ids) < 2:
         raise DataError(f"the {split} split has {len(ids)} character(s), too few to evaluate; "
                         "use a longer text or --split all")
-    n_full = (len(ids) - 1) // block_size
+    if context not in CONTEXTS:
+        raise ValueError(f"context must be one of {CONTEXTS}, got {context!r}")
     nll, count = 0.0, 0
 
-    def add(x: torch.Tensor, y: torch.Tensor) -> None:  # x, y: (N, T)
+    def add(x: torch.Tensor, y: torch.Tensor, state: State | None = None) -> State:  # x, y: (N, T)
         nonlocal nll, count
-        logits, _ = model(x)
+        logits, state = model(x, state)
         nll += F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), y.reshape(-1), reduction="sum").item()
         count += y.numel()
+        return state
+
+    if context == "stream":
+        streams = max(1, min(STREAMS, (len(ids) - 1) // block_size))
+        n = (len(ids) - 1) // streams
+        x, y = ids[: streams * n].view(streams, n), ids[1: streams * n + 1].view(streams, n)  # row i: chars [i*n, (i+1)*n)
+        state = None
+        for t in range(0, n, block_size):
+            state = add(x[:, t: t + block_size], y[:, t: t + block_size], state)
+        if streams * n < len(ids) - 1:  # the last few characters continue the last stream
+            add(ids[streams * n: -1].unsqueeze(0), ids[streams * n + 1:].unsqueeze(0),
+                (state[0][:, -1:].contiguous(), state[1][:, -1:].contiguous()))
+        return LossReport(nll / count, count)
+
+    n_full = (len(ids) - 1) // block_size
 
     x = ids[: n_full * block_size].view(n_full, block_size)
     y = ids[1: n_full * block_size + 1].view(n_full, block_size)

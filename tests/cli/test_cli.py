@@ -178,15 +178,18 @@ def test_info_describes_the_checkpoint(tiny_checkpoint, ckpt):
     assert bits == pytest.approx(ckpt.best_val_loss / math.log(2), abs=1e-4)
 
 
-@pytest.mark.parametrize("extra, split, block", [((), "val", None), (("--split", "all"), "all", None),
-                                                 (("--block-size", 8), "val", 8)])
-def test_eval_reports_loss_bits_and_perplexity(tiny_checkpoint, ckpt, corpus_file, corpus_text, block, extra, split):
+@pytest.mark.parametrize("extra, split, block, context", [
+    ((), "val", None, "window"), (("--split", "all"), "all", None, "window"), (("--block-size", 8), "val", 8, "window"),
+    (("--context", "stream"), "val", None, "stream")])
+def test_eval_reports_loss_bits_and_perplexity(tiny_checkpoint, ckpt, corpus_file, corpus_text, block, extra, split,
+                                               context):
     code, out, _ = run("eval", "-c", tiny_checkpoint, "--data", corpus_file, *extra)
     assert code == 0
+    assert ("state carried" in out) == (context == "stream")
     loss, bits, ppl = map(float, re.search(
         r"loss ([\d.]+) nats/char, ([\d.]+) bits/char, perplexity ([\d.]+)", out).groups())
     report = evaluate(ckpt.build_model(), TextData.from_text(corpus_text, ckpt.vocab), split,
-                      block or ckpt.train["config"]["block_size"])
+                      block or ckpt.train["config"]["block_size"], context=context)
     assert loss == pytest.approx(report.loss, abs=1e-4)
     assert bits == pytest.approx(report.loss / math.log(2), abs=1e-4)
     assert ppl == pytest.approx(math.exp(report.loss), abs=2e-3)

@@ -53,6 +53,28 @@ def test_evaluate_scores_every_character_of_the_split(trained, corpus_text, spli
     assert report.loss == pytest.approx(loss, rel=1e-5)
 
 
+def test_stream_context_carries_the_state_through_the_split(trained, corpus_text):
+    model, ckpt = trained
+    data = TextData.from_text(corpus_text, ckpt.vocab)
+    ids = data.split("val").long()
+    report = evaluate(model, data, "val", 16, context="stream")
+    # Reference: the streams evaluate() uses, each read in one call from a zero state, and
+    # the characters left after them read on from the last stream's state.
+    n = (len(ids) - 1) // 8
+    nll = 0.0
+    with torch.no_grad():
+        state = None
+        for i in range(8):
+            logits, state = model(ids[i * n:(i + 1) * n].unsqueeze(0))
+            nll += F.cross_entropy(logits[0], ids[i * n + 1:(i + 1) * n + 1], reduction="sum").item()
+        if 8 * n < len(ids) - 1:
+            logits, _ = model(ids[8 * n:-1].unsqueeze(0), state)
+            nll += F.cross_entropy(logits[0], ids[8 * n + 1:], reduction="sum").item()
+    assert report.chars == len(ids) - 1
+    assert report.loss == pytest.approx(nll / report.chars, rel=1e-5)
+    assert report.loss < evaluate(model, data, "val", 16).loss  # more context, lower loss
+
+
 def test_untrained_model_scores_about_ln_vocab(corpus_text):
     data = TextData.from_text(corpus_text)
     torch.manual_seed(0)
