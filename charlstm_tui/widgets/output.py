@@ -26,7 +26,22 @@ from .transcript import DISPLAY, KIND_NAMES, MODEL, PROMPT, USER, Line, RowIndex
 
 __all__ = ["OutputView", "PROMPT", "MODEL", "USER"]
 
-JUMP_IF_SCROLLED_WITHIN = 1 / 15  # seconds: scrolling more often than this means a fast stream
+JUMP_ABOVE_ROWS_PER_S = 4  # a stream that fills rows faster than this scrolls in jumps...
+JUMP_KEEP_ROWS = 2  # ...keeping this many rows already shown in view above the new ones
+
+
+def jump_slack(rows_per_s: float, height: int, unseen: int) -> int:
+    """Blank rows to scroll past the end of a followed stream's text, in a pane of
+    ``height`` rows, when ``unseen`` rows of it were never on screen.
+
+    Scrolling by one row redraws the whole pane and its scrollbar, so a fast stream
+    scrolls in jumps, as xterm's jump scroll does: as far as it can while its unseen
+    rows, and JUMP_KEEP_ROWS rows above them, stay in view. The new rows then fill the
+    blank slack, each frame drawing only them, so a pane of text costs about one full
+    redraw instead of one per frame. A slow stream (0 slack) scrolls row by row."""
+    if rows_per_s <= JUMP_ABOVE_ROWS_PER_S:
+        return 0
+    return max(0, height - unseen - JUMP_KEEP_ROWS)
 
 
 class OutputView(ScrollView, can_focus=True):
@@ -41,7 +56,8 @@ class OutputView(ScrollView, can_focus=True):
         self.hint = hint
         self._cache: LRUCache[tuple, Strip] = LRUCache(1024)
         self._base: Style | None = None  # self.rich_style, cached: computing it walks the DOM
-        self._last_scroll = 0.0  # when following last scrolled (to tell a fast stream)
+        # When following last scrolled, and the rows then: how fast rows arrive.
+        self._scrolled_at, self._scrolled_rows = 0.0, 0
         self._settled = True  # no stream running: no jump-scroll slack
 
     # -- writing ------------------------------------------------------------------------
@@ -86,7 +102,7 @@ class OutputView(ScrollView, can_focus=True):
         total = self.rows.total
         if trimmed and not follow:  # keep the rows the user is reading in place
             self.scroll_to(y=max(0, self.scroll_y - (old_total - total)), animate=False, immediate=True)
-        scrolled = self._set_virtual_size(Size(width, self._virtual_rows(total, follow)))
+        scrolled = self._set_virtual_size(Size(width, self._virtual_rows(total, total - old_total, follow)))
         if follow and scrolled:
             top = self.scroll_y
             self.scroll_end(animate=False, immediate=True, x_axis=False)
@@ -96,26 +112,23 @@ class OutputView(ScrollView, can_focus=True):
         else:
             self.refresh_lines(old_first_row, max(1, total - old_first_row))
 
-    def _virtual_rows(self, total: int, follow: bool) -> int:
-        """How many rows to scroll over: the text, plus blank slack when jump-scrolling.
-
-        Scrolling by one row redraws the whole pane, so a fast stream (many rows a
-        second) scrolls in jumps, as xterm's jump scroll does: a third of the pane, or
-        three frames' worth of rows if more; the new rows then fill the blank slack,
-        each frame redrawing only them. A slow stream scrolls row by row."""
+    def _virtual_rows(self, total: int, new: int, follow: bool) -> int:
+        """How many rows to scroll over: the text (``total`` rows, ``new`` of them not
+        drawn yet), plus blank slack when jump-scrolling (see :func:`jump_slack`). The
+        stream's speed is taken in rows per second since the last scroll, so it does not
+        depend on how often frames come."""
         current = self.virtual_size.height
         if not follow or self._settled:
             return total
         height = self.scrollable_content_region.height
-        if total <= current and self.scroll_y + height >= current:
+        if total <= current < total + height and self.scroll_y + height >= current:
             return current  # still filling the slack: no scroll this frame
         now = time.monotonic()
-        fast = now - self._last_scroll < JUMP_IF_SCROLLED_WITHIN
-        self._last_scroll = now
-        if not fast or total <= height:
+        rate = (total - self._scrolled_rows) / max(now - self._scrolled_at, 1e-3)
+        self._scrolled_at, self._scrolled_rows = now, total
+        if total <= height:
             return total
-        added = total - min(current, total)  # rows this frame brought past the end
-        return total + min(height - 1, max(height // 3, 3 * added))
+        return total + jump_slack(rate, height, unseen=max(0, new))
 
     def settle(self) -> None:
         """The stream ended: drop the jump-scroll slack so the text ends at the bottom."""

@@ -81,3 +81,56 @@ def test_memory_is_bounded_in_long_sessions(app_on) -> None:
         assert t.chars <= 5_000 and t.text().endswith("y" * 100)
 
     drive(app, script)
+
+
+def test_jump_slack_keeps_unseen_rows_in_view() -> None:
+    from charlstm_tui.widgets.output import JUMP_ABOVE_ROWS_PER_S, JUMP_KEEP_ROWS, jump_slack
+
+    assert jump_slack(JUMP_ABOVE_ROWS_PER_S, height=20, unseen=1) == 0  # slow: row by row
+    assert jump_slack(100.0, height=20, unseen=3) == 20 - 3 - JUMP_KEEP_ROWS
+    assert jump_slack(100.0, height=20, unseen=25) == 0  # more than a pane at once: just follow
+
+
+def test_a_fast_stream_jumps_and_every_row_is_shown(app_on) -> None:
+    app = app_on()
+
+    async def script(pilot) -> None:
+        out = app.main.output
+        await pilot.pause()
+        height = out.scrollable_content_region.height
+        out.unsettle()  # a stream runs, drawn 10 times a second as a fast one is
+        scrolls, seen_to, row = 0, 0, 0
+        while out.rows.total < 8 * height:
+            top = out.scroll_y
+            out.append("".join(f"row {row + k}\n" for k in range(4)), MODEL)
+            row += 4
+            scrolls += out.scroll_y != top
+            total = out.rows.total
+            # Rows that were never on screen are in view now: nothing scrolls away unseen.
+            assert out.scroll_y <= seen_to and total <= out.scroll_y + height
+            seen_to = total
+            await pilot.pause(0.1)
+        # Row by row would scroll at nearly every frame (rows / 4 times); a jump leaves
+        # blank rows for the next frames to fill.
+        assert scrolls <= out.rows.total / 8
+        out.settle()
+        assert out.scroll_y + height == out.rows.total  # the text ends on the bottom row
+
+    drive(app, script, size=(80, 24))
+
+
+def test_following_through_a_trim_keeps_the_end_in_view(app_on) -> None:
+    app = app_on()
+
+    async def script(pilot) -> None:
+        out = OutputView(max_chars=5_000, id="small")
+        await app.main.mount(out, before=app.main.output)
+        await pilot.pause()
+        height = out.scrollable_content_region.height
+        out.unsettle()
+        for i in range(600):  # about 12 trims
+            out.append(f"line {i} of a long stream\n", MODEL)
+            assert out.scroll_y < out.rows.total <= out.scroll_y + height  # the end is in view
+        assert out.transcript.start > 0
+
+    drive(app, script, size=(80, 24))
