@@ -10,7 +10,7 @@ from textual.timer import Timer
 from ..bridge import Run, StreamBuffer
 
 FRAME = 1 / 60  # the flush timer: at most one output update per frame
-FAST_FRAME = 1 / 10  # ...but a fast stream is drawn 10 times a second (see _flush)
+FAST_FRAME = 1 / 10  # ...but a fast stream is drawn 10 times a second, no tick between (see _flush)
 FAST_CHUNK = 8  # characters per flush above which a stream counts as fast
 STATUS_EVERY = 0.25  # seconds between status-line updates while streaming
 
@@ -25,7 +25,6 @@ class FrameFlusher:
     run: Run | None
     _ticker: Timer | None = None
     _status_at = 0.0
-    _flush_after = 0.0  # the next flush may not happen before this time
 
     @property
     def stream_buffer(self) -> StreamBuffer:
@@ -56,22 +55,24 @@ class FrameFlusher:
         """At most once per frame: move what the worker produced onto the screen.
 
         A slow stream (the typewriter) is drawn every frame, one character at a time.
-        A fast one is drawn 10 times a second: each screen update costs the UI thread
-        milliseconds with the GIL held, time the worker cannot use, and the cost grows
-        with the text on screen. Measured with bench/app.py on the bundled model, 20 Hz
-        let the screen keep 0.53-0.65 of the model's speed and 10 Hz 0.71-0.91; text
-        arriving thousands of characters a second reads the same."""
+        A fast one is drawn 10 times a second, and the ticker sleeps in between: the UI
+        thread shares the GIL with the worker, so whatever it does while the worker
+        streams (a screen update costs milliseconds, an idle tick too adds up at 60 Hz)
+        is time taken from the worker. Text arriving thousands of characters a second
+        reads the same at 10 frames a second."""
         run = self.run
-        now = time.perf_counter()
-        if now < self._flush_after and run is not None and not run.finished:
-            return
         text, probs = self.stream_buffer.drain()
         if run is not None and text:
             self._show(run, text, probs)
-            self._flush_after = now + (FAST_FRAME - FRAME / 2 if len(text) > FAST_CHUNK else 0)
+            now = time.perf_counter()
             if now - self._status_at >= STATUS_EVERY:
                 self._status_at = now
                 self._show_status()
+            if len(text) > FAST_CHUNK and not run.finished:
+                assert self._ticker is not None
+                self._ticker.pause()
+                self.set_timer(FAST_FRAME, self._ticker.resume)  # type: ignore[attr-defined]  (ticks at once)
+                return
         if run is None or run.finished:
             assert self._ticker is not None
             self._ticker.pause()

@@ -277,3 +277,36 @@ def test_quit_mid_generation_exits_and_stops_the_worker(app_on) -> None:
     run = seen["run"]
     assert run.stop.is_set()  # the worker was told to stop, and run_test returned: no hang
     assert run.count < 100_000
+
+
+def test_a_fast_stream_is_drawn_in_frames_with_no_idle_ticks_between(app_on, monkeypatch) -> None:
+    from charlstm_tui.screens.main import MainScreen
+
+    counts = {"flush": 0, "draw": 0}
+    flush, show = MainScreen._flush, MainScreen._show
+
+    def counting_flush(self) -> None:
+        counts["flush"] += 1
+        flush(self)
+
+    def counting_show(self, run, text, probs) -> None:
+        counts["draw"] += bool(text)
+        show(self, run, text, probs)
+
+    monkeypatch.setattr(MainScreen, "_flush", counting_flush)  # before mount: the ticker calls these
+    monkeypatch.setattr(MainScreen, "_show", counting_show)
+    app = app_on(length=100_000, delay_ms=0, seed=1)
+
+    async def script(pilot) -> None:
+        await type_text(pilot, "KING:")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: counts["draw"] >= 5, "a few frames of text")
+        await pilot.press("escape")
+        await app.workers.wait_for_complete()
+        # The tiny model streams thousands of characters a second: each frame draws a
+        # batch, and the ticker sleeps between frames rather than waking 60 times a
+        # second to find a frame not due yet (each wake takes the GIL from the worker).
+        assert counts["flush"] <= counts["draw"] + 3
+        assert app.main.run.count > 5 * 8  # more than FAST_CHUNK characters a frame
+
+    drive(app, script)
