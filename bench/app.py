@@ -5,13 +5,14 @@ Runs the real ``charlstm-tui`` entry point on a pty (100x32) and reads what it w
 1. time to first frame: from spawning the process to the first full frame on the pty
    (and to "ready", when the model has loaded behind it);
 2. chars/s reaching the screen at delay 0, against the model's raw chars/s (the same
-   sampler, same thread count, in this process), one run each, and the ratio;
+   sampler, same thread count, in this process): app runs alternating with raw runs,
+   the ratio of each round and of the median round;
 3. key echo while streaming: a key written to the pty until its echo comes back; the
    same on the temperature sweep screen, idle and while a 4-way sweep streams (issue 6);
 4. resident memory of the app after generating 100,000 characters;
 5. key echo while typing a prompt as a run streams, with ghost text on and off.
 
-    python bench/app.py [--checkpoint PATH] [--chars 10000] [--rss-chars 100000] [--sweep-keys 8]
+    python bench/app.py [--checkpoint PATH] [--chars 10000] [--rounds 3] [--rss-chars 100000] [--sweep-keys 8]
 
 Goals (issue 5): first frame <= 0.5 s; screen >= 90% of raw; echo <= 50 ms; RSS <= 500 MB.
 """
@@ -283,6 +284,7 @@ def main() -> None:
 
     ap.add_argument("--checkpoint", type=Path, default=BUNDLED_CHECKPOINT)
     ap.add_argument("--chars", type=int, default=10_000, help="characters for the rate comparison")
+    ap.add_argument("--rounds", type=int, default=3, help="app legs of the rate comparison, each between two raw legs")
     ap.add_argument("--rss-chars", type=int, default=100_000, help="characters before reading RSS (0: skip)")
     ap.add_argument("--starts", type=int, default=3, help="fresh starts timed for the first frame")
     ap.add_argument("--ghost-keys", type=int, default=8, choices=range(16),
@@ -290,6 +292,8 @@ def main() -> None:
     ap.add_argument("--sweep-keys", type=int, default=8, choices=range(9),
                     help="keys timed on the sweep screen, idle and then sweeping (0: skip)")
     args = ap.parse_args()
+    if args.rounds < 1:
+        raise SystemExit(f"bench: --rounds must be at least 1, got {args.rounds}")
     if not args.checkpoint.is_file():
         raise SystemExit(f"bench: no checkpoint at {args.checkpoint}; pass --checkpoint FILE")
     print(f"checkpoint {args.checkpoint}, pty {COLS}x{ROWS}, {os.cpu_count()} CPUs, "
@@ -303,22 +307,39 @@ def main() -> None:
         print(f"first frame   {frame:.3f} s median of {len(starts)} "
               f"({', '.join(f'{s[0]:.3f}' for s in starts)}); model ready at {ready:.2f} s   goal <= 0.5 s")
 
-        # The raw rates are taken before and after the app's run and averaged, so
-        # the ratio is not skewed by load that came or went during the run.
-        before = raw_rates(args.checkpoint, args.chars)
-        screen_rate, app_rate, app_cpu, echoes, app = stream_run(args.checkpoint, home / "rate", args.chars, 5)
-        app.close()
-        after = raw_rates(args.checkpoint, args.chars)
-        sampler_rate, session_rate = (before[0] + after[0]) / 2, (before[1] + after[1]) / 2
-        raw_cpu = (before[2] + after[2]) / 2
+        # Raw and app legs alternate (raw, app, raw, app, ..., raw); each app leg is
+        # compared with the mean of the raw legs either side of it, so load that comes
+        # or goes during a leg skews one round, not the figure: the median round is
+        # reported, with the range. On a shared 2-core box one round varies by 20%.
+        raws = [raw_rates(args.checkpoint, args.chars)]
+        rounds = []  # (screen rate, app-reported rate, app cpu/char, echoes, raw before, raw after)
+        for i in range(args.rounds):
+            screen_rate, app_rate, app_cpu, echoes, app = stream_run(args.checkpoint, home / f"rate{i}", args.chars, 5)
+            app.close()
+            raws.append(raw_rates(args.checkpoint, args.chars))
+            rounds.append((screen_rate, app_rate, app_cpu, echoes, raws[-2], raws[-1]))
+
+        def mean2(a: tuple, b: tuple, k: int) -> float:
+            return (a[k] + b[k]) / 2
+
+        of_sampler = [r[0] / mean2(r[4], r[5], 0) for r in rounds]
+        of_session = [r[0] / mean2(r[4], r[5], 1) for r in rounds]
+        mid = sorted(range(len(rounds)), key=lambda i: of_sampler[i])[len(rounds) // 2]  # the median round
+        screen_rate, app_rate, app_cpu, echoes, before, after = rounds[mid]
+        sampler_rate, session_rate, raw_cpu = mean2(before, after, 0), mean2(before, after, 1), mean2(before, after, 2)
         print(f"raw           {sampler_rate:,.0f} chars/s Sampler.stream ({before[0]:,.0f} before, {after[0]:,.0f} after "
-              f"the app), {session_rate:,.0f} chars/s Session.generate ({before[1]:,.0f}, {after[1]:,.0f})")
+              f"the app), {session_rate:,.0f} chars/s Session.generate ({before[1]:,.0f}, {after[1]:,.0f})"
+              f"{'  [median round]' if len(rounds) > 1 else ''}")
         print(f"screen        {screen_rate:,.0f} chars/s Enter to last char on the pty ({app_rate:,.0f} as the app "
-              f"reports); ratio {screen_rate / sampler_rate:.2f} of Sampler, "
-              f"{screen_rate / session_rate:.2f} of Session   goal >= 0.90")
+              f"reports); ratio {of_sampler[mid]:.2f} of Sampler, {of_session[mid]:.2f} of Session   goal >= 0.90")
+        if len(rounds) > 1:
+            print(f"ratio rounds  of Sampler {', '.join(f'{x:.2f}' for x in of_sampler)}; of Session "
+                  f"{', '.join(f'{x:.2f}' for x in of_session)}: median {statistics.median(of_sampler):.2f}, "
+                  f"{statistics.median(of_session):.2f}")
         print(f"cpu per char  {1e6 * app_cpu:.0f} us the whole app (UI and worker threads) vs {1e6 * raw_cpu:.0f} us "
               f"raw Session: {app_cpu / raw_cpu:.2f}x (less sensitive to other load than the rates; < 2: the UI fits on the "
               f"second core)")
+        echoes = [e for r in rounds for e in r[3]]
         print(f"key echo      {1000 * statistics.median(echoes):.0f} ms median, {1000 * max(echoes):.0f} ms max "
               f"of {len(echoes)} keys while streaming   goal <= 50 ms")
 
