@@ -342,18 +342,23 @@ class MainScreen(FrameFlusher, ExplorerScreen):
         """Clean the prompt for the model, say what was dropped, remember it, clear the box."""
         assert self.model is not None
         kept, dropped = self.model.clean(text)
+        self.accept_prompt(text, dropped)
+        self.prompt.clear_prompt()
+        return kept
+
+    def accept_prompt(self, text: str, dropped: str) -> None:
+        """What every screen does with a prompt it runs: name the characters the model
+        dropped, and add the prompt to the shared history."""
         if dropped:
             from core.vocab import describe_chars
 
-            self.notify(f"Dropped {len(dropped)} character(s) the model does not know: {describe_chars(dropped)}",
-                        title="Unknown characters", severity="warning")
+            self.app.notify(f"Dropped {len(dropped)} character(s) the model does not know: {describe_chars(dropped)}",
+                            title="Unknown characters", severity="warning")
         if text:
             try:
                 self.history.add(text)
             except OSError as e:
-                self.notify(f"Could not save the prompt history: {e.strerror or e}", severity="warning")
-        self.prompt.clear_prompt()
-        return kept
+                self.app.notify(f"Could not save the prompt history: {e.strerror or e}", severity="warning")
 
     def _rule_label(self) -> str:
         s = self.settings

@@ -185,16 +185,7 @@ class SweepScreen(FrameFlusher, Screen):
     def _take_prompt(self, model: LoadedModel) -> tuple[str, list[int]]:
         text = self.prompt.text
         ids, dropped = model.vocab.encode_lenient(text)
-        if dropped:
-            from core.vocab import describe_chars
-
-            self.notify(f"Dropped {len(dropped)} character(s) the model does not know: {describe_chars(dropped)}",
-                        title="Unknown characters", severity="warning")
-        if text:
-            try:
-                self.app.main.history.add(text)
-            except OSError as e:
-                self.notify(f"Could not save the prompt history: {e.strerror or e}", severity="warning")
+        self.app.main.accept_prompt(text, dropped)
         return model.vocab.decode(ids), ids
 
     async def _set_columns(self, temperatures: list[float]) -> None:
