@@ -53,7 +53,7 @@ STREAMS = 8  # contiguous streams of ``stream`` context, read side by side
 
 
 @torch.no_grad()
-def evaluate(model: LMNet, data: TextData, split: str, block_size: int, batch_size: int = 64,
+def evaluate(model: torch.nn.Module, data: TextData, split: str, block_size: int, batch_size: int = 64,
              context: str = "window") -> LossReport:
     """Exact loss over every character of a split, each predicted from the ones before it.
 
@@ -63,7 +63,7 @@ def evaluate(model: LMNet, data: TextData, split: str, block_size: int, batch_si
     state carried from chunk to chunk, so a character sees all the text before it, as the
     app's stateful generation reads text; an RNN's usual measure, and lower.
     """
-    model.eval()
+    model = _net(model).eval()
     ids = data.split(split).long() if split != "all" else torch.cat([data.train, data.val]).long()
     if len(ids) < 2:
         raise DataError(f"the {split} split has {len(ids)} character(s), too few to evaluate; "

@@ -45,9 +45,9 @@ def evals(events):
     return [(e.step, e.train_loss, e.val_loss, e.lr) for e in events if e.kind == "eval"]
 
 
-@pytest.mark.parametrize("amp", [False, True], ids=["fp32", "amp"])
-def test_interrupted_and_resumed_run_matches_uninterrupted(data, tmp_path, capfd, amp):
-    config = replace(CONFIG, amp=amp)
+@pytest.mark.parametrize("amp,ema", [(False, 0.0), (True, 0.0), (False, 0.9)], ids=["fp32", "amp", "ema"])
+def test_interrupted_and_resumed_run_matches_uninterrupted(data, tmp_path, capfd, amp, ema):
+    config = replace(CONFIG, amp=amp, ema=ema)
     whole = run(config, data, tmp_path / "a" / "m.pt")
 
     out = tmp_path / "b" / "m.pt"
@@ -91,6 +91,43 @@ def test_events_checkpoints_and_metrics(data, tmp_path):
     assert TrainConfig.from_dict(last.train["config"]) == CONFIG
     lines = [json.loads(x) for x in metrics_path(out).read_text().splitlines()]
     assert lines == last.history
+
+
+def _val_chars_read_whole(data: TextData) -> int:
+    """eval_iters at which the trainer reads the val split whole rather than sampling it."""
+    return -(-len(data.val) // (CONFIG.batch_size * CONFIG.block_size))
+
+
+def test_val_is_exact_where_reading_it_whole_is_cheaper(data, tmp_path):
+    from core.evaluate import evaluate
+
+    for eval_iters, exact in ((_val_chars_read_whole(data), True), (2, False)):
+        out = tmp_path / f"{eval_iters}.pt"
+        events = run(replace(CONFIG, max_iters=10, eval_iters=eval_iters, amp=False), data, out)
+        val = next(e.val_loss for e in events if e.kind == "eval")
+        full = evaluate(load_state(out).build_model(), data, "val", CONFIG.block_size).loss
+        assert (val == pytest.approx(full, abs=1e-5)) is exact  # the sample misses the exact figure
+
+
+def test_ema_evaluates_and_saves_the_weight_average(data, tmp_path):
+    from core.evaluate import evaluate
+
+    config = replace(CONFIG, ema=0.9, max_iters=20, eval_interval=20, eval_iters=_val_chars_read_whole(data), amp=False)
+    out = tmp_path / "m.pt"
+    events = run(config, data, out)
+    best, last = load_state(out), load_state(last_path(out))
+    average = last.resume["ema"]
+    for name, raw in last.state_dict.items():  # last: the raw weights, to resume from; best: the average
+        assert torch.equal(best.state_dict[name], average[name]), name
+        assert not torch.equal(raw, average[name]), name
+    val = next(e.val_loss for e in events if e.kind == "eval")
+    assert evaluate(best.build_model(), data, "val", CONFIG.block_size).loss == pytest.approx(val, abs=1e-5)
+
+    # Off again on resume: no average kept, the best file gets the raw weights.
+    run(replace(config, ema=0.0, max_iters=40), data, out, resume=last_path(out))
+    assert "ema" not in load_state(last_path(out)).resume
+    with pytest.raises(ConfigError, match=r"--ema must be in \[0, 1\)"):
+        run(replace(config, ema=1.0), data, out)
 
 
 def test_a_new_run_replaces_an_old_metrics_file(data, tmp_path):
