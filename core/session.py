@@ -27,7 +27,7 @@ import torch
 
 from .errors import ConfigError
 from .model import State
-from .sampling import FusedRun, SampleConfig, Sampler, make_generator, pick_next
+from .sampling import FusedRun, Picker, SampleConfig, Sampler, make_generator
 
 ConfigSource = SampleConfig | Callable[[], SampleConfig]
 
@@ -223,7 +223,7 @@ class Session:
         """
         get = config if callable(config) else (lambda: config)
         cfg = get()
-        gen = make_generator(cfg.seed)
+        pick = Picker(make_generator(cfg.seed), 1, self.vocab.size)
         window = cfg.mode == "window"
         run = self._ensure_run()
         logits = self._logits
@@ -239,7 +239,7 @@ class Session:
                 return
             if window:  # the lab's way: re-read the last block from a zero state
                 logits = self._window_logits()
-            ids, probs = pick_next(logits, cfg.temperature, cfg.top_k, cfg.top_p, gen)  # (1,), (1, V)
+            ids, probs = pick(logits, cfg.temperature, cfg.top_k, cfg.top_p)  # (1,), (1, V)
             i = int(ids)
             p = float(probs[0, i])
             yield i, p

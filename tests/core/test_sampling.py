@@ -12,7 +12,7 @@ import torch
 from core.checkpoint import load_checkpoint
 from core.errors import ConfigError, VocabError
 from core.model import LMNet, ModelConfig
-from core.sampling import GREEDY_BELOW, FusedLSTM, SampleConfig, Sampler, make_generator, pick_next
+from core.sampling import GREEDY_BELOW, FusedLSTM, Picker, SampleConfig, Sampler, make_generator, pick_next
 from core.vocab import CharVocab
 
 LONG = SampleConfig(block_size=10_000)  # a window that covers any text in these tests
@@ -195,6 +195,22 @@ def test_per_row_temperatures():
     ids, probs = pick_next(logits, torch.tensor([0.0, 1.0, 0.0, 1e-40]), None, None, make_generator(0))
     assert ids[0] == ids[2] == ids[3] == 1
     assert torch.isfinite(probs).all()
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_picker_makes_pick_next_s_choices_bit_for_bit(batch):
+    # Its in-place fast path and pick_next must draw the same numbers from the same
+    # generator and land on the same ids, or a seed would give other text than before.
+    torch.manual_seed(0)
+    settings = [(0.8, None, None), (0.8, None, None), (1.3, None, None), (0.0, None, None), (1.0, 3, None),
+                (0.7, None, 0.9), (0.5, 65, 1.0), (torch.tensor([0.5, 1.0, 0.0])[:batch], None, None), (0.8, None, None)]
+    picker, gen = Picker(make_generator(7), batch, 65), make_generator(7)
+    for _ in range(20):
+        for temperature, top_k, top_p in settings:
+            logits = torch.randn(batch, 65) * 3
+            ids, probs = picker(logits, temperature, top_k, top_p)
+            want_ids, want_probs = pick_next(logits, temperature, top_k, top_p, gen)
+            assert torch.equal(ids, want_ids) and torch.equal(probs, want_probs)
 
 
 # -- batched streams -----------------------------------------------------------------------
