@@ -5,14 +5,19 @@ Runs the real ``charlstm-tui`` entry point on a pty (100x32) and reads what it w
 1. time to first frame: from spawning the process to the first full frame on the pty
    (and to "ready", when the model has loaded behind it);
 2. chars/s reaching the screen at delay 0, against the model's raw chars/s (the same
-   sampler, same thread count, in this process): app runs alternating with raw runs,
-   the ratio of each round and of the median round;
+   sampler, same thread count, in this process). One app runs the prompt again and again
+   (Enter, then Ctrl+R), each leg between two raw legs, and each leg is compared with
+   the raw legs either side of it: this box's speed drifts by 20% within a minute, so
+   only neighbours compare. The median leg is the figure. Each app leg also reports
+   how much of its wall time the generation thread and the UI thread ran: the UI's share
+   is what the screen loses (the threads share the GIL), and unlike a rate it does not
+   drift with the box's speed;
 3. key echo while streaming: a key written to the pty until its echo comes back; the
    same on the temperature sweep screen, idle and while a 4-way sweep streams (issue 6);
 4. resident memory of the app after generating 100,000 characters;
 5. key echo while typing a prompt as a run streams, with ghost text on and off.
 
-    python bench/app.py [--checkpoint PATH] [--chars 10000] [--rounds 3] [--rss-chars 100000] [--sweep-keys 8]
+    python bench/app.py [--checkpoint PATH] [--chars 6000] [--rounds 7] [--rss-chars 100000] [--sweep-keys 8]
 
 Goals (issue 5): first frame <= 0.5 s; screen >= 90% of raw; echo <= 50 ms; RSS <= 500 MB.
 """
@@ -136,33 +141,88 @@ class PtyApp:
         os.close(self.master)
 
 
-def raw_rates(checkpoint: Path, n: int) -> tuple[float, float, float]:
-    """The model's own speed, as the app runs it (same threads): chars/s of
-    Sampler.stream and of the app's Session.generate, each over ``n`` characters after
-    the prompt, and Session's CPU seconds per character."""
-    import torch
+class RawModel:
+    """The model's own speed, as the app runs it (same threads), in this process."""
 
-    from charlstm_tui.bridge import generation_threads
-    from core.checkpoint import load_checkpoint
-    from core.sampling import SampleConfig, Sampler
-    from core.session import Session
+    def __init__(self, checkpoint: Path) -> None:
+        import torch
 
-    torch.set_num_threads(generation_threads())
-    ckpt = load_checkpoint(checkpoint)
-    sampler = Sampler(ckpt.build_model(), ckpt.vocab)
-    config = SampleConfig(length=n, seed=1)
-    stream = sampler.stream("KING:", config.with_(length=n + 1))
-    next(stream)
-    start = time.perf_counter()
-    for _ in stream:
-        pass
-    sampler_rate = n / (time.perf_counter() - start)
-    session = Session(sampler)
-    session.feed("KING:")
-    start, cpu = time.perf_counter(), time.process_time()
-    for _ in session.generate(config):
-        pass
-    return sampler_rate, n / (time.perf_counter() - start), (time.process_time() - cpu) / n
+        from charlstm_tui.bridge import generation_threads
+        from core.checkpoint import load_checkpoint
+        from core.sampling import Sampler
+
+        torch.set_num_threads(generation_threads())
+        ckpt = load_checkpoint(checkpoint)
+        self.sampler = Sampler(ckpt.build_model(), ckpt.vocab)
+
+    def leg(self, n: int) -> tuple[float, float, float]:
+        """(chars/s of Sampler.stream, chars/s of the app's Session.generate, Session's CPU
+        seconds per character), each over ``n`` characters after the prompt."""
+        from core.sampling import SampleConfig
+        from core.session import Session
+
+        config = SampleConfig(length=n, seed=1)
+        stream = self.sampler.stream("KING:", config.with_(length=n + 1))
+        next(stream)
+        start = time.perf_counter()
+        for _ in stream:
+            pass
+        sampler_rate = n / (time.perf_counter() - start)
+        session = Session(self.sampler)
+        session.feed("KING:")
+        start, cpu = time.perf_counter(), time.process_time()
+        for _ in session.generate(config):
+            pass
+        return sampler_rate, n / (time.perf_counter() - start), (time.process_time() - cpu) / n
+
+
+def thread_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds each thread of process ``pid`` has used."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the thread ended
+            continue
+        out[int(tid)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
+def rate_legs(checkpoint: Path, home: Path, n: int, rounds: int, raw: RawModel) -> list[dict[str, float]]:
+    """``rounds`` app legs of ``n`` chars at delay 0 in one app, each between two raw legs.
+
+    A leg's screen rate runs from the first frame showing generated text to the frame
+    showing the last character, counted by the status line: throughput, as the raw legs
+    measure it (they leave out priming the prompt; the app's start costs, the worker's
+    start and priming, are left out the same way)."""
+    app = PtyApp(checkpoint, home, {"length": n, "delay_ms": 0, "seed": 1, "temperature": 0.8})
+    try:  # a timed-out wait raises SystemExit: never leave the app running
+        app.wait(rb"ready \xc2\xb7 0 chars")
+        app.send(b"KING:")
+        app.wait(rb"KING:")
+        legs, before = [], raw.leg(n)
+        for i in range(rounds):
+            since = app.mark()
+            app.send(b"\r" if i == 0 else b"\x12")  # Enter, then Ctrl+R: the same prompt again
+            first_at, first = app.wait(rb"generating \xc2\xb7 ([1-9][\d,]*) chars", since)
+            cpu_first = thread_cpu(app.proc.pid)
+            done, m = app.wait(rb"done \xc2\xb7 ([\d,]+) chars", since, timeout=600)
+            cpu_done = thread_cpu(app.proc.pid)
+            wall = done - first_at
+            shown = int(m.group(1).replace(b",", b"")) - int(first.group(1).replace(b",", b""))
+            used = {tid: cpu - cpu_first.get(tid, 0.0) for tid, cpu in cpu_done.items()}
+            after = raw.leg(n)
+            legs.append({
+                "screen": shown / wall,
+                "sampler": (before[0] + after[0]) / 2, "session": (before[1] + after[1]) / 2,
+                "raw_cpu": (before[2] + after[2]) / 2, "app_cpu": sum(used.values()) / shown,
+                "ui": used.get(app.proc.pid, 0.0) / wall,  # the main thread runs the UI
+                "worker": max(used.values()) / wall,  # the busiest thread: generation
+            })
+            before = after
+        return legs
+    finally:
+        app.close()
 
 
 def first_frames(checkpoint: Path, home: Path, runs: int) -> list[tuple[float, float]]:
@@ -209,17 +269,17 @@ def ghost_echo(checkpoint: Path, home: Path, samples: int) -> dict[bool, list[fl
     return out
 
 
-def stream_run(checkpoint: Path, home: Path, n: int, echo_samples: int) -> tuple[float, float, float, list[float], PtyApp]:
-    """Generate ``n`` chars at delay 0. Returns (chars/s end to end, chars/s the app
-    reports, the app's CPU seconds per char, key echo latencies in s, the running app)."""
+def stream_run(checkpoint: Path, home: Path, n: int, echo_samples: int, to_the_end: bool) -> tuple[list[float], PtyApp]:
+    """Generate ``n`` chars at delay 0, timing the echo of ``echo_samples`` keys typed while
+    it streams; with ``to_the_end``, wait until the run is done. Returns (echoes in s, the
+    running app: the caller closes it)."""
     app = PtyApp(checkpoint, home, {"length": n, "delay_ms": 0, "seed": 1, "temperature": 0.8})
     app.wait(rb"ready \xc2\xb7 0 chars")
     app.send(b"KING:")
     app.wait(rb"KING:")
     since = app.mark()
-    cpu = app.cpu_s()
-    t_enter = app.send(b"\r")
-    app.wait(rb"generating", since)
+    app.send(b"\r")
+    app.wait(rb"generating \xc2\xb7 [1-9]", since)
     echoes = []
     for _ in range(echo_samples):  # '@' is in no Shakespeare vocabulary: only the prompt shows it
         time.sleep(0.25)
@@ -227,10 +287,9 @@ def stream_run(checkpoint: Path, home: Path, n: int, echo_samples: int) -> tuple
         sent = app.send(b"@")
         at, _ = app.wait(rb"@", mark)
         echoes.append(at - sent)
-    done, m = app.wait(rb"done \xc2\xb7 ([\d,]+) chars \xc2\xb7 ([\d,]+) chars/s", since, timeout=600)
-    count = int(m.group(1).replace(b",", b""))
-    cpu_per_char = (app.cpu_s() - cpu) / count
-    return count / (done - t_enter), float(m.group(2).replace(b",", b"")), cpu_per_char, echoes, app
+    if to_the_end:
+        app.wait(rb"done \xc2\xb7", since, timeout=600)
+    return echoes, app
 
 
 F7 = b"\x1b[18~"  # xterm's F7: the temperature sweep
@@ -283,8 +342,8 @@ def main() -> None:
     from charlstm_tui import BUNDLED_CHECKPOINT
 
     ap.add_argument("--checkpoint", type=Path, default=BUNDLED_CHECKPOINT)
-    ap.add_argument("--chars", type=int, default=10_000, help="characters for the rate comparison")
-    ap.add_argument("--rounds", type=int, default=3, help="app legs of the rate comparison, each between two raw legs")
+    ap.add_argument("--chars", type=int, default=6_000, help="characters per leg of the rate comparison")
+    ap.add_argument("--rounds", type=int, default=7, help="app legs of the rate comparison, each between two raw legs")
     ap.add_argument("--rss-chars", type=int, default=100_000, help="characters before reading RSS (0: skip)")
     ap.add_argument("--starts", type=int, default=3, help="fresh starts timed for the first frame")
     ap.add_argument("--ghost-keys", type=int, default=8, choices=range(16),
@@ -307,39 +366,25 @@ def main() -> None:
         print(f"first frame   {frame:.3f} s median of {len(starts)} "
               f"({', '.join(f'{s[0]:.3f}' for s in starts)}); model ready at {ready:.2f} s   goal <= 0.5 s")
 
-        # Raw and app legs alternate (raw, app, raw, app, ..., raw); each app leg is
-        # compared with the mean of the raw legs either side of it, so load that comes
-        # or goes during a leg skews one round, not the figure: the median round is
-        # reported, with the range. On a shared 2-core box one round varies by 20%.
-        raws = [raw_rates(args.checkpoint, args.chars)]
-        rounds = []  # (screen rate, app-reported rate, app cpu/char, echoes, raw before, raw after)
-        for i in range(args.rounds):
-            screen_rate, app_rate, app_cpu, echoes, app = stream_run(args.checkpoint, home / f"rate{i}", args.chars, 5)
-            app.close()
-            raws.append(raw_rates(args.checkpoint, args.chars))
-            rounds.append((screen_rate, app_rate, app_cpu, echoes, raws[-2], raws[-1]))
+        legs = rate_legs(args.checkpoint, home / "rate", args.chars, args.rounds, RawModel(args.checkpoint))
 
-        def mean2(a: tuple, b: tuple, k: int) -> float:
-            return (a[k] + b[k]) / 2
+        def median(key: str) -> float:
+            return statistics.median(leg[key] for leg in legs)
 
-        of_sampler = [r[0] / mean2(r[4], r[5], 0) for r in rounds]
-        of_session = [r[0] / mean2(r[4], r[5], 1) for r in rounds]
-        mid = sorted(range(len(rounds)), key=lambda i: of_sampler[i])[len(rounds) // 2]  # the median round
-        screen_rate, app_rate, app_cpu, echoes, before, after = rounds[mid]
-        sampler_rate, session_rate, raw_cpu = mean2(before, after, 0), mean2(before, after, 1), mean2(before, after, 2)
-        print(f"raw           {sampler_rate:,.0f} chars/s Sampler.stream ({before[0]:,.0f} before, {after[0]:,.0f} after "
-              f"the app), {session_rate:,.0f} chars/s Session.generate ({before[1]:,.0f}, {after[1]:,.0f})"
-              f"{'  [median round]' if len(rounds) > 1 else ''}")
-        print(f"screen        {screen_rate:,.0f} chars/s Enter to last char on the pty ({app_rate:,.0f} as the app "
-              f"reports); ratio {of_sampler[mid]:.2f} of Sampler, {of_session[mid]:.2f} of Session   goal >= 0.90")
-        if len(rounds) > 1:
-            print(f"ratio rounds  of Sampler {', '.join(f'{x:.2f}' for x in of_sampler)}; of Session "
-                  f"{', '.join(f'{x:.2f}' for x in of_session)}: median {statistics.median(of_sampler):.2f}, "
-                  f"{statistics.median(of_session):.2f}")
-        print(f"cpu per char  {1e6 * app_cpu:.0f} us the whole app (UI and worker threads) vs {1e6 * raw_cpu:.0f} us "
-              f"raw Session: {app_cpu / raw_cpu:.2f}x (less sensitive to other load than the rates; < 2: the UI fits on the "
-              f"second core)")
-        echoes = [e for r in rounds for e in r[3]]
+        of_sampler = [leg["screen"] / leg["sampler"] for leg in legs]
+        of_session = [leg["screen"] / leg["session"] for leg in legs]
+        print(f"raw           {median('sampler'):,.0f} chars/s Sampler.stream, {median('session'):,.0f} chars/s "
+              f"Session.generate (medians of the raw legs' neighbour means)")
+        print(f"screen        {median('screen'):,.0f} chars/s first to last char on the pty; ratio "
+              f"{statistics.median(of_sampler):.2f} of Sampler, {statistics.median(of_session):.2f} of Session "
+              f"(median of {len(legs)} legs)   goal >= 0.90")
+        print(f"ratio legs    of Sampler {', '.join(f'{x:.2f}' for x in of_sampler)}")
+        print(f"threads       generation ran {median('worker'):.1%} of each leg's wall time, the UI thread "
+              f"{median('ui'):.1%} (medians): the UI's share is what the screen loses, as the threads share the GIL")
+        print(f"cpu per char  {1e6 * median('app_cpu'):.0f} us the whole app (UI and worker threads) vs "
+              f"{1e6 * median('raw_cpu'):.0f} us raw Session")
+        echoes, app = stream_run(args.checkpoint, home / "echo", 100_000, 15, to_the_end=False)
+        app.close()
         print(f"key echo      {1000 * statistics.median(echoes):.0f} ms median, {1000 * max(echoes):.0f} ms max "
               f"of {len(echoes)} keys while streaming   goal <= 50 ms")
 
@@ -351,7 +396,7 @@ def main() -> None:
                   "   goal <= 50 ms")
 
         if args.rss_chars:
-            *_, app = stream_run(args.checkpoint, home / "rss", args.rss_chars, 0)
+            _, app = stream_run(args.checkpoint, home / "rss", args.rss_chars, 0, to_the_end=True)
             rss, peak = app.rss_mb()
             app.close()
             print(f"memory        {rss:.0f} MB resident after {args.rss_chars:,} chars (peak {peak:.0f} MB)   "

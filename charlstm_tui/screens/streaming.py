@@ -67,7 +67,10 @@ class FrameFlusher:
             now = time.perf_counter()
             if now - self._status_at >= STATUS_EVERY:
                 self._status_at = now
-                self._show_status()
+                # In a frame of its own: Textual redraws the rectangle around everything
+                # dirty, and the status row (the bottom, full width) with the output's new
+                # rows spans the whole screen; alone, it is one row.
+                self.call_after_refresh(self._show_status)  # type: ignore[attr-defined]
             if len(text) > FAST_CHUNK and not run.finished:
                 assert self._ticker is not None
                 self._ticker.pause()
