@@ -17,7 +17,7 @@ Runs the real ``charlstm-tui`` entry point on a pty (100x32) and reads what it w
 4. resident memory of the app after generating 100,000 characters;
 5. key echo while typing a prompt as a run streams, with ghost text on and off.
 
-    python bench/app.py [--checkpoint PATH] [--chars 6000] [--rounds 7] [--rss-chars 100000] [--sweep-keys 8]
+    python bench/app.py [--checkpoint PATH] [--chars 5000] [--rounds 11] [--rss-chars 100000] [--sweep-keys 8]
 
 Goals (issue 5): first frame <= 0.5 s; screen >= 90% of raw; echo <= 50 ms; RSS <= 500 MB.
 """
@@ -342,8 +342,8 @@ def main() -> None:
     from charlstm_tui import BUNDLED_CHECKPOINT
 
     ap.add_argument("--checkpoint", type=Path, default=BUNDLED_CHECKPOINT)
-    ap.add_argument("--chars", type=int, default=6_000, help="characters per leg of the rate comparison")
-    ap.add_argument("--rounds", type=int, default=7, help="app legs of the rate comparison, each between two raw legs")
+    ap.add_argument("--chars", type=int, default=5_000, help="characters per leg of the rate comparison")
+    ap.add_argument("--rounds", type=int, default=11, help="app legs of the rate comparison, each between two raw legs")
     ap.add_argument("--rss-chars", type=int, default=100_000, help="characters before reading RSS (0: skip)")
     ap.add_argument("--starts", type=int, default=3, help="fresh starts timed for the first frame")
     ap.add_argument("--ghost-keys", type=int, default=8, choices=range(16),

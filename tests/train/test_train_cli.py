@@ -16,7 +16,7 @@ from train_helpers import TINY, curve, invoke, load_state
 ALL_OPTIONS = {  # every option of the issue, each set away from every preset's value
     "--n-embd": 20, "--n-layers": 2, "--dropout": 0.15, "--batch-size": 3, "--block-size": 12, "--lr": 4e-3,
     "--min-lr": 1e-4, "--warmup-iters": 2, "--weight-decay": 0.05, "--grad-clip": 0.5, "--max-iters": 6,
-    "--eval-interval": 3, "--eval-iters": 2, "--device": "cpu", "--time-limit": 5.0, "--seed": 42,
+    "--eval-interval": 3, "--eval-iters": 2, "--device": "cpu", "--time-limit": 5.0, "--seed": 42, "--ema": 0.9,
 }
 
 
@@ -146,6 +146,7 @@ def test_unwritable_out_fails_before_training(corpus_file, workdir):
     (["--data", "{corpus}", "--block-size", "4000"], "Error: --block-size 4000 is too long for this text"),
     (["--data", "{corpus}", "--min-lr", "1", "--lr", "0.1"], "Error: need 0 < --lr and 0 <= --min-lr <= --lr"),
     (["--data", "{corpus}", "--dropout", "1"], "Error: Invalid value for '--dropout'"),
+    (["--data", "{corpus}", "--ema", "1"], "Error: Invalid value for '--ema'"),
     pytest.param(["--data", "{corpus}", "--device", "cuda"], "Error: --device cuda asked for, but torch sees no CUDA GPU",
                  marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")),
 ])
