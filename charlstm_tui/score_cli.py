@@ -38,10 +38,10 @@ def score(file: Path, checkpoint: Path | None, as_json: bool, drop_unknown: bool
         result = score_text(ckpt.build_model(), ckpt.vocab, text)
     if as_json:
         click.echo(json.dumps({
-            "chars": len(result.text), "nats_per_char": result.nats_per_char, "bits_per_char": result.bits_per_char,
+            "chars": len(result.text), "nats_per_char": result.loss, "bits_per_char": result.bits_per_char,
             "perplexity": result.perplexity,
             "per_char": [{"char": ch, "surprise_nats": round(s, 6)} for ch, s in zip(result.text, result.surprise)],
         }, ensure_ascii=False))
     else:
-        click.echo(f"{file}: {result.nats_per_char:.4f} nats/char, {result.bits_per_char:.4f} bits/char, "
+        click.echo(f"{file}: {result.loss:.4f} nats/char, {result.bits_per_char:.4f} bits/char, "
                    f"perplexity {result.perplexity:.3f} ({len(result.text):,} chars)")

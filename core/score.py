@@ -8,34 +8,26 @@ generation starts). That is the model's true per-character loss on the text.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch.nn import functional as F
 
-from .evaluate import LN2
+from .evaluate import LossReport
 from .model import LMNet
 from .vocab import CharVocab
 
 
 @dataclass(frozen=True)
-class TextScore:
-    """Per-character surprise in nats, aligned with ``text``."""
+class TextScore(LossReport):
+    """Per-character surprise in nats, aligned with ``text``; ``loss`` is its mean."""
 
-    text: str
-    surprise: list[float]  # -ln p(char | everything before it)
+    text: str = ""
+    surprise: list[float] = field(default_factory=list)  # -ln p(char | everything before it)
 
-    @property
-    def nats_per_char(self) -> float:
-        return sum(self.surprise) / len(self.surprise) if self.surprise else math.nan
-
-    @property
-    def bits_per_char(self) -> float:
-        return self.nats_per_char / LN2
-
-    @property
-    def perplexity(self) -> float:
-        return math.exp(self.nats_per_char)
+    @classmethod
+    def of(cls, text: str, surprise: list[float]) -> "TextScore":
+        return cls(sum(surprise) / len(surprise) if surprise else math.nan, len(surprise), text, surprise)
 
 
 @torch.inference_mode()
@@ -51,4 +43,4 @@ def score_text(model: LMNet, vocab: CharVocab, text: str, chunk: int = 2048) -> 
         logits, state = model(inputs[start: start + chunk].unsqueeze(0), state)  # (1, T, V)
         nll = F.cross_entropy(logits[0].float(), targets[start: start + chunk], reduction="none")
         surprise.extend(nll.tolist())
-    return TextScore(text, surprise)
+    return TextScore.of(text, surprise)

@@ -40,8 +40,8 @@ def test_real_line_beats_the_same_characters_shuffled(bundled) -> None:
     ckpt, model = bundled
     shuffled = list(LINE)
     random.Random(0).shuffle(shuffled)
-    real = score_text(model, ckpt.vocab, LINE).nats_per_char
-    noise = score_text(model, ckpt.vocab, "".join(shuffled)).nats_per_char
+    real = score_text(model, ckpt.vocab, LINE).loss
+    noise = score_text(model, ckpt.vocab, "".join(shuffled)).loss
     assert real < 2.0, real
     assert noise > real + 1.0, (real, noise)
 

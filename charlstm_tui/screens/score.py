@@ -192,7 +192,7 @@ class ScoreScreen(Screen):
     def _show_totals(self) -> None:
         r = self.result
         assert r is not None
-        self.totals = [("nats/char", f"{r.nats_per_char:.4f}"), ("bits/char", f"{r.bits_per_char:.4f}"),
+        self.totals = [("nats/char", f"{r.loss:.4f}"), ("bits/char", f"{r.bits_per_char:.4f}"),
                        ("perplexity", f"{r.perplexity:.3f}"), ("characters", f"{len(r.text):,}")]
         if self.dropped:
             from core.vocab import describe_chars

@@ -49,7 +49,7 @@ def test_pasted_text_scores_as_core_with_unknown_characters_left_out(app_on, tin
         r = screen.result
         assert r.text == want.text and r.surprise == pytest.approx(want.surprise, abs=1e-5)
         totals = dict(line.split(": ", 1) for line in screen.totals_text.splitlines())
-        assert totals["nats/char"] == f"{want.nats_per_char:.4f}"
+        assert totals["nats/char"] == f"{want.loss:.4f}"
         assert totals["bits/char"] == f"{want.bits_per_char:.4f}"
         assert totals["perplexity"] == f"{want.perplexity:.3f}"
         assert totals["characters"] == f"{len(want.text):,}"
@@ -90,7 +90,7 @@ def test_load_a_file_by_path_and_bad_input(app_on, tiny_checkpoint, tmp_path, mo
         await scored(pilot, screen)
         assert screen.text_area.text == TEXT  # loading a file scores it at once
         want = core_score(tiny_checkpoint, TEXT)
-        assert screen.result.nats_per_char == pytest.approx(want.nats_per_char, abs=1e-6)
+        assert screen.result.loss == pytest.approx(want.loss, abs=1e-6)
         assert screen.dropped == "" and "left out" not in screen.totals_text
         # A text longer than the app scores: its start is scored, and the notice says
         # how to score all of it.
