@@ -70,6 +70,7 @@ class PtyApp:
         self.ends: list[int] = []  # ...and len(text) after it
         self._raw = b""
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)  # waiters sleep until output comes, rather than poll
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
@@ -92,6 +93,7 @@ class PtyApp:
                 self.text += ANSI.sub(b"", data)
                 self.times.append(now)
                 self.ends.append(len(self.text))
+                self._arrived.notify_all()
 
     def mark(self) -> int:
         with self._lock:
@@ -102,15 +104,17 @@ class PtyApp:
         regex = re.compile(pattern)
         deadline = time.perf_counter() + timeout
         scan = since  # only new text is searched (with an overlap), so waiting stays cheap
-        while time.perf_counter() < deadline:
-            with self._lock:
+        # Times come from the reader thread's arrival stamps, so how soon this wakes does not
+        # matter; sleeping until output arrives keeps this process off the app's CPUs.
+        with self._lock:
+            while time.perf_counter() < deadline:
                 m = regex.search(self.text, max(since, scan - 256))
                 scan = len(self.text)
                 if m:
                     return self.times[bisect.bisect_left(self.ends, m.end())], m
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.003)
+                if self.proc.poll() is not None:
+                    break
+                self._arrived.wait(timeout=0.1)
         tail = bytes(self.text[-600:]).decode("utf-8", "replace")
         raise SystemExit(f"bench: timed out waiting for {pattern!r}; screen text ends with:\n{tail}")
 
