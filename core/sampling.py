@@ -134,6 +134,11 @@ class Picker:
             self._cdf = torch.empty(batch, vocab_size)
             self._u = torch.empty(batch, 1)
             self._ids = torch.empty(batch, 1, dtype=torch.long)
+        # Searching the first V-1 bounds of the cdf lands on V-1 where pick_next's search over
+        # all V lands on V and is clamped to V-1 (u at or past a total that rounds below 1):
+        # the same ids, one op fewer.
+        self._bounds = self._cdf[:, :-1] if batch == 1 else None  # a row slice is contiguous only for B = 1
+        self._ids_flat = self._ids.view(-1)
         self._temperature: float | None = None
 
     def __call__(self, logits: torch.Tensor, temperature: float | torch.Tensor, top_k: int | None,
@@ -149,8 +154,11 @@ class Picker:
         torch.softmax(self._scaled, -1, out=self._probs)
         torch.cumsum(self._probs, -1, out=self._cdf)
         self._u.uniform_(generator=self.generator)  # what torch.rand(B, 1) draws
-        torch.searchsorted(self._cdf, self._u, right=True, out=self._ids)
-        return self._ids.clamp_max_(self.vocab_size - 1).view(-1), self._probs
+        if self._bounds is not None:
+            torch.searchsorted(self._bounds, self._u, right=True, out=self._ids)
+        else:
+            torch.searchsorted(self._cdf, self._u, right=True, out=self._ids).clamp_max_(self.vocab_size - 1)
+        return self._ids_flat, self._probs
 
 
 class FusedLSTM:
