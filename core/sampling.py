@@ -131,13 +131,13 @@ class Picker:
             self._inv_t = torch.zeros(())  # 1/temperature, as pick_next's float32 scalar
             self._scaled = torch.empty(batch, vocab_size)
             self._probs = torch.empty(batch, vocab_size)
-            self._cdf = torch.empty(batch, vocab_size)
+            # The cdf's first V-1 bounds only: searching them lands on V-1 exactly where
+            # pick_next's search over all V lands on V and is clamped (u at or past a total
+            # that rounds below 1), so the ids are the same with no clamp.
+            self._bounds = torch.empty(batch, vocab_size - 1)
             self._u = torch.empty(batch, 1)
             self._ids = torch.empty(batch, 1, dtype=torch.long)
-        # Searching the first V-1 bounds of the cdf lands on V-1 where pick_next's search over
-        # all V lands on V and is clamped to V-1 (u at or past a total that rounds below 1):
-        # the same ids, one op fewer.
-        self._bounds = self._cdf[:, :-1] if batch == 1 else None  # a row slice is contiguous only for B = 1
+        self._head = self._probs[:, :-1]
         self._ids_flat = self._ids.view(-1)
         self._temperature: float | None = None
 
@@ -152,12 +152,9 @@ class Picker:
             self._inv_t.fill_(1.0 / temperature)
         torch.mul(logits, self._inv_t, out=self._scaled)
         torch.softmax(self._scaled, -1, out=self._probs)
-        torch.cumsum(self._probs, -1, out=self._cdf)
+        torch.cumsum(self._head, -1, out=self._bounds)
         self._u.uniform_(generator=self.generator)  # what torch.rand(B, 1) draws
-        if self._bounds is not None:
-            torch.searchsorted(self._bounds, self._u, right=True, out=self._ids)
-        else:
-            torch.searchsorted(self._cdf, self._u, right=True, out=self._ids).clamp_max_(self.vocab_size - 1)
+        torch.searchsorted(self._bounds, self._u, right=True, out=self._ids)
         return self._ids_flat, self._probs
 
 
