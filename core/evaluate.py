@@ -61,9 +61,19 @@ def evaluate(model: torch.nn.Module, data: TextData, split: str, block_size: int
     quantity the trainer's random-window estimate samples (so the two agree up to sampling
     noise), and nanoGPT's measure. ``stream``: the split read as a few long streams, the
     state carried from chunk to chunk, so a character sees all the text before it, as the
-    app's stateful generation reads text; an RNN's usual measure, and lower.
+    app's stateful generation reads text; an RNN's usual measure, and lower. The model is
+    left in the mode it came in (the trainer evaluates mid-run).
     """
-    model = _net(model).eval()
+    net = _net(model)
+    was_training = net.training
+    try:
+        return _exact_loss(net.eval(), data, split, block_size, batch_size, context)
+    finally:
+        net.train(was_training)
+
+
+def _exact_loss(model: LMNet, data: TextData, split: str, block_size: int, batch_size: int,
+                context: str) -> LossReport:
     ids = data.split(split).long() if split != "all" else torch.cat([data.train, data.val]).long()
     if len(ids) < 2:
         raise DataError(f"the {split} split has {len(ids)} character(s), too few to evaluate; "

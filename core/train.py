@@ -506,7 +506,6 @@ def _estimate(model: torch.nn.Module, data: TextData, config: TrainConfig, step:
         if len(data.val) <= config.eval_iters * config.batch_size * config.block_size:
             with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
                 losses.append(evaluate_split(model, data, "val", config.block_size).loss)
-            model.train()
         else:
             losses.append(estimate_loss(model, data, "val", config.eval_iters, config.batch_size, config.block_size,
                                         gen, device, amp_dtype))

@@ -94,6 +94,19 @@ def test_trained_model_beats_chance_and_estimate_agrees(trained, corpus_text):
     assert abs(estimate - exact) < 0.15
 
 
+def test_evaluate_runs_without_dropout_and_leaves_the_mode_as_it_was(corpus_text):
+    data = TextData.from_text(corpus_text)
+    torch.manual_seed(0)
+    model = LMNet(ModelConfig(data.vocab.size, 32, n_layers=2, dropout=0.5)).eval()
+    in_eval = evaluate(model, data, "val", 64).loss
+    model.train()
+    assert evaluate(model, data, "val", 64).loss == in_eval  # no dropout inside
+    assert model.training  # restored, as estimate_loss does, for the trainer's mid-run evaluation
+    with pytest.raises(ValueError):
+        evaluate(model, data, "val", 64, context="nope")
+    assert model.training  # restored after an error too
+
+
 def test_split_too_short_to_evaluate_is_a_clear_error(trained):
     model, ckpt = trained
     data = TextData.from_text("KING:\n", ckpt.vocab)  # val split: 1 character
