@@ -123,11 +123,6 @@ class PtyApp:
         os.write(self.master, data)
         return now
 
-    def cpu_s(self) -> float:
-        """CPU seconds the app process has used (all its threads)."""
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
     def rss_mb(self) -> tuple[float, float]:
         """(current, peak) resident memory of the app process in MB."""
         fields = dict(line.split(":", 1) for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines()
@@ -192,6 +187,19 @@ def thread_cpu(pid: int) -> dict[int, float]:
     return out
 
 
+def prompted_app(checkpoint: Path, home: Path, n: int) -> PtyApp:
+    """The app, set to generate ``n`` chars at delay 0, loaded, with "KING:" typed in its prompt."""
+    app = PtyApp(checkpoint, home, {"length": n, "delay_ms": 0, "seed": 1, "temperature": 0.8})
+    try:  # a timed-out wait raises SystemExit: never leave the app running
+        app.wait(rb"ready \xc2\xb7 0 chars")
+        app.send(b"KING:")
+        app.wait(rb"KING:")
+    except BaseException:
+        app.close()
+        raise
+    return app
+
+
 def rate_legs(checkpoint: Path, home: Path, n: int, rounds: int, raw: RawModel) -> list[dict[str, float]]:
     """``rounds`` app legs of ``n`` chars at delay 0 in one app, each between two raw legs.
 
@@ -199,11 +207,8 @@ def rate_legs(checkpoint: Path, home: Path, n: int, rounds: int, raw: RawModel) 
     showing the last character, counted by the status line: throughput, as the raw legs
     measure it (they leave out priming the prompt; the app's start costs, the worker's
     start and priming, are left out the same way)."""
-    app = PtyApp(checkpoint, home, {"length": n, "delay_ms": 0, "seed": 1, "temperature": 0.8})
+    app = prompted_app(checkpoint, home, n)
     try:  # a timed-out wait raises SystemExit: never leave the app running
-        app.wait(rb"ready \xc2\xb7 0 chars")
-        app.send(b"KING:")
-        app.wait(rb"KING:")
         legs, before = [], raw.leg(n)
         for i in range(rounds):
             since = app.mark()
@@ -277,22 +282,23 @@ def stream_run(checkpoint: Path, home: Path, n: int, echo_samples: int, to_the_e
     """Generate ``n`` chars at delay 0, timing the echo of ``echo_samples`` keys typed while
     it streams; with ``to_the_end``, wait until the run is done. Returns (echoes in s, the
     running app: the caller closes it)."""
-    app = PtyApp(checkpoint, home, {"length": n, "delay_ms": 0, "seed": 1, "temperature": 0.8})
-    app.wait(rb"ready \xc2\xb7 0 chars")
-    app.send(b"KING:")
-    app.wait(rb"KING:")
-    since = app.mark()
-    app.send(b"\r")
-    app.wait(rb"generating \xc2\xb7 [1-9]", since)
-    echoes = []
-    for _ in range(echo_samples):  # '@' is in no Shakespeare vocabulary: only the prompt shows it
-        time.sleep(0.25)
-        mark = app.mark()
-        sent = app.send(b"@")
-        at, _ = app.wait(rb"@", mark)
-        echoes.append(at - sent)
-    if to_the_end:
-        app.wait(rb"done \xc2\xb7", since, timeout=600)
+    app = prompted_app(checkpoint, home, n)
+    try:  # a timed-out wait raises SystemExit: never leave the app running
+        since = app.mark()
+        app.send(b"\r")
+        app.wait(rb"generating \xc2\xb7 [1-9]", since)
+        echoes = []
+        for _ in range(echo_samples):  # '@' is in no Shakespeare vocabulary: only the prompt shows it
+            time.sleep(0.25)
+            mark = app.mark()
+            sent = app.send(b"@")
+            at, _ = app.wait(rb"@", mark)
+            echoes.append(at - sent)
+        if to_the_end:
+            app.wait(rb"done \xc2\xb7", since, timeout=600)
+    except BaseException:
+        app.close()
+        raise
     return echoes, app
 
 
