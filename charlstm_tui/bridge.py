@@ -4,7 +4,9 @@
   from a thread worker behind a loading state.
 - :class:`Generator` runs a :class:`~core.session.Session` from a thread worker: it
   applies the context edits the UI queued (reset, feed text, rewind), then streams
-  characters into a :class:`StreamBuffer`.
+  characters into a :class:`StreamBuffer`. The sampling itself runs in a forked
+  :class:`~charlstm_tui.generation_process.GenerationProcess` where there is fork
+  (Linux), so the UI thread never holds the generating loop up; elsewhere, here.
 - :func:`sweep` streams one prompt at several temperatures, one batched pass per step,
   into a :class:`SweepBuffer`; :func:`score` measures a text's surprise. Both run in
   thread workers of the explorer screens.
@@ -23,8 +25,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
+from . import generation_process
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -157,13 +160,14 @@ class StreamBuffer:
             self._run = run
             self._chars, self._probs = [], []
 
-    def push(self, run: Run, ch: str, prob: float) -> bool:
-        """Queue one character; False when ``run`` is no longer allowed to add any."""
+    def push(self, run: Run, text: str, probs: Iterable[float]) -> bool:
+        """Queue characters (one or a chunk), all or none; False when ``run`` is no
+        longer allowed to add any."""
         with self._lock:
             if run is not self._run or run.stopped:
                 return False
-            self._chars.append(ch)
-            self._probs.append(prob)
+            self._chars.append(text)
+            self._probs.extend(probs)
             return True
 
     def drain(self) -> tuple[str, list[float]]:
@@ -201,10 +205,32 @@ class Generator:
         self.settings = Settings()  # replaced (never mutated) by the UI thread
         self._ops: list[tuple[Any, ...]] = []
         self._ops_lock = threading.Lock()
+        self._process: generation_process.GenerationProcess | None = None
+        self._process_model: LoadedModel | None = None  # the model it was forked from
 
     def set_model(self, model: LoadedModel | None) -> None:
         with self._ops_lock:
             self.model, self._ops = model, []
+
+    def close(self) -> None:
+        """End the generation process, if any (the app is quitting)."""
+        process, self._process = self._process, None
+        if process is not None:
+            process.close()
+
+    def _generation_process(self, model: LoadedModel) -> "generation_process.GenerationProcess | None":
+        """The process that samples for ``model``, forked on first use (and again after
+        a model change or a crash); None where there is no fork."""
+        if not generation_process.available():
+            return None
+        process = self._process
+        if process is None or self._process_model is not model or not process.alive:
+            if process is not None:
+                process.close()
+            process = self._process = generation_process.GenerationProcess(
+                model.session.sampler, model.info.block_size, generation_threads())
+            self._process_model = model
+        return process
 
     # -- queued context edits (UI thread) ------------------------------------------------
     def queue(self, *ops: tuple[Any, ...]) -> None:
@@ -251,8 +277,6 @@ class Generator:
     def work(self, run: Run, cancelled: Callable[[], bool]) -> str:
         """Apply queued edits, then stream ``run`` into the buffer until its length,
         a stop or a cancel. Runs in a worker thread. Returns "done" or "stopped"."""
-        import torch
-
         from core.sampling import SampleConfig
 
         model = self.model
@@ -262,29 +286,48 @@ class Generator:
         block = model.info.block_size
         cached: list[Any] = [None, None]
 
-        def config() -> SampleConfig:
-            # Re-read every step so changes apply mid-run; rebuilt only when changed.
+        def settings() -> tuple[SampleConfig, float]:
+            # Re-read as it streams so changes apply mid-run; rebuilt only when changed.
             s = self.settings
             if s is not cached[0]:
-                cached[0] = s
                 seed = s.seed + run.seed_offset if s.seed is not None else None
-                cached[1] = SampleConfig(temperature=s.temperature, top_k=s.top_k, top_p=s.top_p, length=s.length,
-                                         seed=seed, mode=s.mode, block_size=block)
+                cached[0], cached[1] = s, (SampleConfig(
+                    temperature=s.temperature, top_k=s.top_k, top_p=s.top_p, length=s.length, seed=seed,
+                    mode=s.mode, block_size=block), s.delay_ms / 1000)
             return cached[1]
 
         chars = model.vocab.chars
         push = self.buffer.push
+        process = self._generation_process(model)
         with session.lock:
             self._apply_queued(session)
             if run.stopped or cancelled():
                 return "stopped"
-            torch.set_num_threads(generation_threads())
-            for i, p in session.generate(config, run.stop):
-                if cancelled() or not push(run, chars[i], p):
-                    return "stopped"  # not shown, so not kept: the session ends at the last shown char
-                delay = self.settings.delay_ms
-                if delay:
-                    run.stop.wait(delay / 1000)  # the typewriter; wakes at once on a stop
+            if process is None:
+                return self._work_here(run, session, settings, cancelled)
+            chunks = process.generate(session, settings, lambda: run.stopped or cancelled())
+            try:
+                for ids, probs in chunks:
+                    if not push(run, "".join([chars[i] for i in ids]), probs):
+                        break  # not shown, so not kept: the session ends at the last shown chunk
+            finally:
+                chunks.close()  # the session takes back the state where the shown text ends
+        return "stopped" if run.stopped or cancelled() else "done"
+
+    def _work_here(self, run: Run, session: "Session", settings: Callable[[], tuple[Any, float]],
+                   cancelled: Callable[[], bool]) -> str:
+        """:meth:`work`'s stream in this thread, where there is no generation process."""
+        import torch
+
+        chars = session.vocab.chars
+        push = self.buffer.push
+        torch.set_num_threads(generation_threads())
+        for i, p in session.generate(lambda: settings()[0], run.stop):
+            if cancelled() or not push(run, chars[i], (p,)):
+                return "stopped"  # not shown, so not kept: the session ends at the last shown char
+            delay = settings()[1]
+            if delay:
+                run.stop.wait(delay)  # the typewriter; wakes at once on a stop
         return "stopped" if run.stopped else "done"
 
     def stop(self, run: Run) -> tuple[str, list[float]]:

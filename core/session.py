@@ -21,6 +21,7 @@ import math
 import threading
 from array import array
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
 import torch
@@ -113,6 +114,39 @@ class SnapshotStore:
         self._ring_pos = [-1] * self.dense
         self._kept.clear()
         self._pinned.clear()
+
+    def since(self, pos: int) -> dict[int, torch.Tensor]:
+        """Every stored state at ``pos`` or later, by position, oldest first."""
+        found = {p: self._slots[p % self.dense] for p in self._ring_pos if p >= pos}
+        found.update((p, t) for p, t in self._kept.items() if p >= pos)
+        return dict(sorted(found.items()))
+
+
+def to_bytes(t: torch.Tensor) -> bytes:
+    """A float32 tensor's values as raw bytes (no numpy needed), to cross a process pipe."""
+    out = bytearray(4 * t.numel())
+    torch.frombuffer(out, dtype=torch.float32).copy_(t.reshape(-1))
+    return bytes(out)
+
+
+def from_bytes(b: bytes) -> torch.Tensor:
+    """The float32 tensor (flat) that :func:`to_bytes` made."""
+    return torch.frombuffer(bytearray(b), dtype=torch.float32)
+
+
+@dataclass(frozen=True)
+class Handoff:
+    """Where a session's context ends, as plain values (no tensors: it crosses a process
+    pipe as it is). Enough for a session elsewhere to generate on from there exactly as
+    this one would: :meth:`Session.take_over` starts from it, :meth:`Session.land`
+    takes the result back.
+    """
+
+    pos: int  # len(session)
+    tail: tuple[int, ...]  # the last block_size ids, which window mode re-reads
+    from_newline: bool  # the context grew from the lab's '\n' start
+    state: bytes | None  # float32 [h | c] (2*L*H,) after pos; None: nothing read yet
+    logits: bytes | None  # float32 (V,), the next-char logits after pos
 
 
 class Session:
@@ -254,6 +288,62 @@ class Session:
             n += 1
             cfg = get()
 
+    # -- generating elsewhere (the app's generation process) ------------------------
+    def handoff(self) -> Handoff:
+        """The end of the context, for :meth:`take_over` in another process."""
+        run = self._run
+        return Handoff(
+            pos=len(self), tail=tuple(self.ids[-self.block_size:]), from_newline=self._from_newline,
+            state=None if run is None else to_bytes(torch.cat((run.h.view(-1), run.c.view(-1)))),
+            logits=None if self._logits is None else to_bytes(self._logits))
+
+    def take_over(self, end: Handoff) -> None:
+        """Become a session whose context ends as ``end`` says (only the tail's ids are
+        kept, so positions before it are out of reach), ready to :meth:`generate`."""
+        self.reset()
+        self.ids.extend(end.tail)
+        self.probs.extend([math.nan] * len(end.tail))
+        self.offset = end.pos - len(end.tail)
+        self._from_newline = end.from_newline
+        if end.state is not None and end.logits is not None:
+            self._install(end, pin=True)  # where a stop that came late rewinds to
+
+    def append_sampled(self, ids: Sequence[int], probs: Sequence[float]) -> None:
+        """Extend the context with characters another session sampled from this one's
+        :meth:`handoff`. The state stays behind until :meth:`land` brings it."""
+        self.ids.extend(ids)
+        self.probs.extend(probs)
+
+    def states_since(self, pos: int) -> dict[int, bytes]:
+        """Every stored state at ``pos`` or later, as bytes, for :meth:`land`."""
+        return {p: to_bytes(t) for p, t in self.snapshots.since(pos).items()}
+
+    def land(self, end: Handoff, states: dict[int, bytes]) -> None:
+        """Take back what another session generated after :meth:`append_sampled` gave
+        this one its characters: the state at the end (``end.pos`` must be ``len(self)``)
+        and the states it kept on the way, so looking back costs what it would have."""
+        if end.pos != len(self):
+            raise ConfigError(f"the generated text ends at {end.pos}, the context at {len(self)}")
+        L, H = self._L, self._H
+        for pos, flat in states.items():
+            if self.offset <= pos < end.pos:
+                t = from_bytes(flat)
+                self.snapshots.put(pos, t[:L * H], t[L * H:])
+        self._from_newline = end.from_newline
+        if end.state is None or end.logits is None:
+            self._run, self._logits = None, None
+        else:
+            self._install(end)
+        self._trim()
+
+    def _install(self, end: Handoff, pin: bool = False) -> None:
+        L, H = self._L, self._H
+        flat = from_bytes(end.state)  # type: ignore[arg-type]
+        h = flat[:L * H].view(1, L, H).transpose(0, 1)  # (L, 1, H)
+        self._run = self.sampler.fused.start((h, flat[L * H:].view(L, 1, H)))
+        self._logits = from_bytes(end.logits).view(1, -1)  # type: ignore[arg-type]
+        self._keep(self._run, end.pos, pin)
+
     def _window_logits(self) -> torch.Tensor:
         context = self.ids[-self.block_size:].tolist()
         if len(context) < self.block_size and self._from_newline and self.offset == 0 or not context:
@@ -304,7 +394,26 @@ class Session:
         del self.ids[keep:]
         del self.probs[keep:]
         self.snapshots.drop_after(pos)
+        self._restart(state, pin=True)
+
+    def rebuild_end(self) -> None:
+        """Recompute the state after the whole context from the nearest stored one: for
+        a session whose characters came by :meth:`append_sampled` but whose state did
+        not come back (the process generating them died)."""
+        try:
+            state = self.state_at(len(self))
+        except ConfigError:  # a context that began in the other process: read it again
+            ids, probs = self.ids.tolist(), self.probs
+            self.reset()
+            self.feed_ids(ids)
+            self.probs = probs
+            return
+        self._restart(state)
+        self._trim()
+
+    def _restart(self, state: State, pin: bool = False) -> None:
+        """Carry on from ``state``, the state after the whole context."""
         fused = self.sampler.fused
         self._run = fused.start(state)
         self._logits = torch.addmm(fused.b_fc, state[0][-1], fused.w_fc)  # (1, V)
-        self._keep(self._run, pos, pin=True)
+        self._keep(self._run, len(self), pin=pin)

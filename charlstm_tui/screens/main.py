@@ -425,3 +425,4 @@ class MainScreen(FrameFlusher, ExplorerScreen):
         # Quitting mid-stream: the worker sees the stop at its next character.
         if self.run is not None:
             self.generator.stop(self.run)
+        self.generator.close()

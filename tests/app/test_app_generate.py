@@ -4,6 +4,10 @@ regenerate, clear, and errors that must stay inside the app."""
 from __future__ import annotations
 
 import math
+import os
+import signal
+
+import pytest
 
 from charlstm_tui.widgets.transcript import MODEL, PROMPT, USER
 
@@ -308,5 +312,70 @@ def test_a_fast_stream_is_drawn_in_frames_with_no_idle_ticks_between(app_on, mon
         # second to find a frame not due yet (each wake takes the GIL from the worker).
         assert counts["flush"] <= counts["draw"] + 3
         assert app.main.run.count > 5 * 8  # more than FAST_CHUNK characters a frame
+
+    drive(app, script)
+
+
+def test_runs_sample_in_a_child_process_that_ends_with_the_app(app_on, tiny_checkpoint) -> None:
+    from charlstm_tui import generation_process
+
+    if not generation_process.available():
+        pytest.skip("the generation process needs fork (Linux)")
+    app = app_on(length=60, seed=7, delay_ms=0, temperature=0.8)
+    seen = {}
+
+    async def script(pilot) -> None:
+        await type_text(pilot, "KING:")
+        await pilot.press("enter")
+        await finished(pilot)
+        process = app.main.generator._process
+        assert process is not None and process.alive and process._proc.pid != os.getpid()
+        seen["process"] = process
+        assert app.main.output.transcript.text() == "KING:" + expected(tiny_checkpoint, "KING:", length=60, seed=7)
+
+    drive(app, script)
+    assert not seen["process"].alive  # quitting ended it
+
+
+def test_a_crashed_child_is_a_notice_and_the_next_run_works(app_on) -> None:
+    from charlstm_tui import generation_process
+
+    if not generation_process.available():
+        pytest.skip("the generation process needs fork (Linux)")
+    app = app_on(length=100_000, seed=1, delay_ms=2)
+
+    async def script(pilot) -> None:
+        await type_text(pilot, "KING:")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.main.run.count > 10, "streaming")
+        os.kill(app.main.generator._process._proc.pid, signal.SIGKILL)
+        await finished(pilot)
+        assert app.main.run.finished == "error"
+        notices = [n.message for n in app._notifications if n.title == "Generation failed"]
+        assert notices and "killed by signal 9" in notices[0], notices
+        # The context holds exactly what was shown, and a new child carries on from it.
+        assert app.main.model.session.text == app.main.output.transcript.text()
+        shown = app.main.output.transcript.text()
+        app.main.generator.settings = app.main.settings.with_(length=15)
+        await pilot.press("ctrl+n")
+        await finished(pilot)
+        assert app.main.run.finished == "done" and app.main.run.count == 15
+        assert app.main.output.transcript.text().startswith(shown)
+
+    drive(app, script)
+
+
+def test_without_fork_runs_sample_in_the_worker_thread(app_on, tiny_checkpoint, monkeypatch) -> None:
+    from charlstm_tui import generation_process
+
+    monkeypatch.setattr(generation_process, "available", lambda: False)
+    app = app_on(length=80, seed=3, delay_ms=0, temperature=0.8)
+
+    async def script(pilot) -> None:
+        await type_text(pilot, "KING:")
+        await pilot.press("enter")
+        await finished(pilot)
+        assert app.main.generator._process is None
+        assert app.main.output.transcript.text() == "KING:" + expected(tiny_checkpoint, "KING:", length=80, seed=3)
 
     drive(app, script)

@@ -1,0 +1,279 @@
+"""Generation in a process of its own, so the UI never holds up the model.
+
+Why a process: the UI thread and a generation thread share one GIL. Each torch op lets
+the GIL go, and a UI frame that takes it (about 7 ms of Python, 10 times a second)
+keeps the generation thread waiting until the frame is done: the stream lost what
+the UI spent, and more. A child process has its own interpreter, so the UI costs the
+stream nothing but a core.
+
+The child is forked from the app once a model is loaded, so it starts in milliseconds
+and shares the model's weights with the app (copy-on-write: no second load, no second
+copy in memory). It holds a :class:`~core.session.Session` of its own. A run hands it
+the end of the app's context (:class:`~core.session.Handoff`); the child streams
+characters back in chunks, a few milliseconds apart (each one at once when the
+typewriter delay is on); at the end the app's session takes back the state where
+the shown text ends. A stop costs the child one character: it checks a counter in
+shared memory at every step. It never runs more than :data:`MAX_AHEAD` characters
+past what the app has taken, so the state at a stop is still in its ring of recent
+states: exact, as if the run had stopped there.
+
+Fork is Linux's; elsewhere :func:`available` is False and the app generates in a
+thread. Nothing here imports Textual.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import signal
+import sys
+import time
+import warnings
+from array import array
+from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+from core.errors import CharLSTMError
+
+if TYPE_CHECKING:
+    from core.sampling import SampleConfig, Sampler
+    from core.session import Session
+
+SEND_EVERY = 0.004  # seconds between chunks at delay 0: far below a frame, far above a syscall
+POLL = 0.05  # how often the app checks for a stop or new settings while waiting on the child
+REPLY_TIMEOUT = 10.0  # seconds the app waits for the child to answer a stop or a landing
+RING = 256  # recent states the child keeps (2 MB at 2x512: small beside the weights in cache)...
+MAX_AHEAD = RING - 16  # ...so it may run this far past the app, ~0.1 s of text, and stops stay exact
+
+Settings = Callable[[], "tuple[SampleConfig, float]"]  # (sampling config, typewriter delay in s)
+
+
+class GenerationError(CharLSTMError):
+    """The generation process failed, or stopped answering."""
+
+
+def available() -> bool:
+    """Whether runs can be forked into a child process here (Linux)."""
+    return sys.platform.startswith("linux")
+
+
+class GenerationProcess:
+    """A forked child that generates for the app. Made from the loaded sampler; one run
+    at a time, from one thread (the app's generation worker)."""
+
+    def __init__(self, sampler: "Sampler", block_size: int, threads: int) -> None:
+        ctx = multiprocessing.get_context("fork")
+        self._conn, child_conn = ctx.Pipe()
+        self._news = ctx.RawValue("i", 0)  # bumped with each message sent during a run
+        self._taken = ctx.RawValue("q", 0)  # characters of this run the app has taken
+        self._sent = 0
+        with warnings.catch_warnings():  # Python 3.12+ warns of fork in a threaded process:
+            warnings.simplefilter("ignore", DeprecationWarning)  # the child runs only our loop
+            self._proc = ctx.Process(target=_serve, name="charlstm-generation", daemon=True,
+                                     args=(child_conn, self._conn, self._news, self._taken, sampler, block_size,
+                                           threads))
+            self._proc.start()
+        child_conn.close()
+
+    @property
+    def alive(self) -> bool:
+        return self._proc.is_alive()
+
+    def generate(self, session: "Session", settings: Settings, stop: Callable[[], bool]) -> Iterator[tuple[array, array]]:
+        """Yield ``(ids, probs)`` chunks the child samples, continuing ``session``.
+
+        As :meth:`Session.generate <core.session.Session.generate>` does per character:
+        a chunk joins ``session`` when the consumer asks for the next one, and closing
+        the generator leaves the last one out. ``settings()`` is re-read as chunks come
+        (and every :data:`POLL` seconds), so changes reach the child mid-run; once
+        ``stop()`` is true no further chunk is yielded. On the way out the session takes
+        back the state at its end, so a stopped run ends at its last accepted chunk.
+        """
+        start = len(session)
+        config = settings()
+        self._sent = self._news.value = self._taken.value = 0
+        self._send(("run", session.handoff(), *config))
+        finished = False
+        error: str | None = None
+        try:
+            while True:
+                if stop():
+                    return
+                latest = settings()
+                if latest is not config:
+                    config = latest
+                    self._tell(("settings", *config))
+                if not self._conn.poll(POLL):
+                    if not self._proc.is_alive():
+                        raise self._died()
+                    continue
+                msg = self._recv()
+                if msg[0] == "chars":
+                    ids, probs = array("l"), array("f")
+                    ids.frombytes(msg[1])
+                    probs.frombytes(msg[2])
+                    yield ids, probs
+                    session.append_sampled(ids, probs)
+                    self._taken.value = len(session) - start
+                elif msg[0] == "finished":
+                    finished = True
+                    return
+                elif msg[0] == "error":
+                    error = msg[1]
+                    finished = True
+                    return
+        finally:
+            self._land(session, start, finished)
+            if error is not None:
+                raise GenerationError(error)
+
+    def _land(self, session: "Session", start: int, finished: bool) -> None:
+        """End the child's run where ``session`` ends, and bring its state back."""
+        try:
+            if not finished:
+                self._tell(("stop",))
+                while self._recv(REPLY_TIMEOUT)[0] not in ("finished", "error"):
+                    pass  # chunks sampled after the stop: never shown, so not kept
+            self._send(("land", len(session), start))
+            msg = self._recv(REPLY_TIMEOUT)
+            if msg[0] == "error":
+                raise GenerationError(msg[1])
+            session.land(msg[1], msg[2])
+        except BaseException:
+            # The child is gone or lost: the session still has the characters shown, so
+            # rebuild its state here from the last one it had, and start a fresh child next.
+            self.close()
+            session.rebuild_end()
+            raise
+
+    def _tell(self, msg: tuple[Any, ...]) -> None:
+        """Send a message the child must see mid-run: it checks the counter every step."""
+        self._send(msg)
+        self._sent += 1
+        self._news.value = self._sent
+
+    def _send(self, msg: tuple[Any, ...]) -> None:
+        try:
+            self._conn.send(msg)
+        except OSError:
+            raise self._died() from None
+
+    def _recv(self, timeout: float | None = None) -> tuple[Any, ...]:
+        try:
+            if timeout is not None and not self._conn.poll(timeout):
+                raise GenerationError(f"the generation process did not answer in {timeout:.0f} s; "
+                                      "the next run starts a new one")
+            return self._conn.recv()
+        except (EOFError, OSError):
+            raise self._died() from None
+
+    def _died(self) -> GenerationError:
+        self._proc.join(1)
+        code = self._proc.exitcode
+        how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+        return GenerationError(f"the generation process stopped ({how}); the next run starts a new one")
+
+    def close(self) -> None:
+        """End the child (at once: it holds nothing that needs saving)."""
+        try:
+            self._conn.send(("quit",))
+        except OSError:
+            pass
+        self._conn.close()
+        self._proc.join(0.5)
+        if self._proc.is_alive():
+            self._proc.kill()
+            self._proc.join()
+
+
+# -- the child ---------------------------------------------------------------------------------
+
+def _serve(conn: Connection, parent_end: Connection, news: Any, taken: Any, sampler: "Sampler", block_size: int,
+           threads: int) -> None:
+    """The child's main loop: one run per "run" message, until "quit" or the app is gone."""
+    try:
+        parent_end.close()  # so that the app's end closing reads as EOF here
+        os.setpgrp()  # the terminal's signals (resize, Ctrl+C) are the app's business
+        with contextlib.suppress(ValueError):
+            signal.set_wakeup_fd(-1)  # the app's event loop owns that fd
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):  # never draw on the app's terminal, whatever a library prints
+            os.dup2(null, fd)
+        import torch
+
+        from core.session import Session, SnapshotStore
+
+        torch.set_num_threads(threads)
+        session = Session(sampler, block_size=block_size, snapshots=SnapshotStore(dense=RING))
+        while True:
+            msg = conn.recv()
+            if msg[0] == "run":
+                _run(conn, news, taken, session, *msg[1:])
+            elif msg[0] == "quit":
+                return
+    except (EOFError, OSError, KeyboardInterrupt):
+        return  # the app is gone
+    finally:
+        os._exit(0)  # skip the app's atexit handlers and finalizers: they are not ours
+
+
+def _run(conn: Connection, news: Any, taken: Any, session: "Session", handoff: Any, config: "SampleConfig",
+         delay: float) -> None:
+    """Generate from ``handoff`` until done or stopped, then land where the app says."""
+    from charlstm_tui.bridge import error_text
+
+    seen, stopped = 0, False
+
+    class Stop:  # what Session.generate checks at each step
+        @staticmethod
+        def is_set() -> bool:
+            return stopped
+
+    def read_news() -> None:
+        nonlocal seen, stopped, config, delay
+        seen = news.value
+        while conn.poll():
+            msg = conn.recv()
+            if msg[0] == "settings":
+                config, delay = msg[1], msg[2]
+            elif msg[0] == "stop":
+                stopped = True
+
+    ids, probs = array("l"), array("f")
+    sent = 0  # characters sent this run
+    try:
+        session.take_over(handoff)
+        sent_at = 0.0  # the first character goes at once
+        for i, p in session.generate(lambda: config, Stop):  # type: ignore[arg-type]
+            ids.append(i)
+            probs.append(p)
+            now = time.perf_counter()
+            if delay or now - sent_at >= SEND_EVERY or sent + len(ids) - taken.value >= MAX_AHEAD:
+                conn.send(("chars", ids.tobytes(), probs.tobytes()))
+                sent += len(ids)
+                del ids[:], probs[:]
+                sent_at = now
+            if delay and conn.poll(delay):  # the typewriter; a stop or new settings wakes it
+                read_news()
+            elif news.value != seen:
+                read_news()
+            while sent - taken.value >= MAX_AHEAD and not stopped:  # let the app catch up
+                time.sleep(0.0002)
+                if news.value != seen:
+                    read_news()
+        if ids:
+            conn.send(("chars", ids.tobytes(), probs.tobytes()))
+        conn.send(("finished",))
+    except Exception as e:  # noqa: BLE001  (reported to the app, which shows it)
+        conn.send(("error", error_text(e)))
+    while True:  # the app says where its shown text ends
+        msg = conn.recv()
+        if msg[0] == "land":
+            break
+    try:
+        pos, start = msg[1], msg[2]
+        session.rewind(pos)
+        conn.send(("landed", session.handoff(), session.states_since(start)))
+    except Exception as e:  # noqa: BLE001
+        conn.send(("error", error_text(e)))
