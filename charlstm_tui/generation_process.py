@@ -10,12 +10,12 @@ The child is forked from the app once a model is loaded, so it starts in millise
 and shares the model's weights with the app (copy-on-write: no second load, no second
 copy in memory). It holds a :class:`~core.session.Session` of its own. A run hands it
 the end of the app's context (:class:`~core.session.Handoff`); the child streams
-characters back in chunks, a few milliseconds apart (each one at once when the
+characters back in chunks, :data:`SEND_EVERY` apart (each one at once when the
 typewriter delay is on); at the end the app's session takes back the state where
 the shown text ends. A stop costs the child one character: it checks a counter in
-shared memory at every step. It never runs more than :data:`MAX_AHEAD` characters
-past what the app has taken, so the state at a stop is still in its ring of recent
-states: exact, as if the run had stopped there.
+shared memory at every step. The app takes chunks whole, so the shown text always
+ends where a chunk did, and the child keeps the exact state at each chunk's end: a
+stop lands as if the run had stopped right there, however far ahead the child ran.
 
 Fork is Linux's; elsewhere :func:`available` is False and the app generates in a
 thread. Nothing here imports Textual.
@@ -40,11 +40,12 @@ if TYPE_CHECKING:
     from core.sampling import SampleConfig, Sampler
     from core.session import Session
 
-SEND_EVERY = 0.004  # seconds between chunks at delay 0: far below a frame, far above a syscall
+# Seconds between chunks at delay 0. Each chunk wakes a thread of the app, and a wake-up
+# every 4 ms cost the stream ~20% (the woken thread shares the CPU's caches with it);
+# the screen is drawn 10 times a second at this speed anyway.
+SEND_EVERY = 0.02
 POLL = 0.05  # how often the app checks for a stop or new settings while waiting on the child
 REPLY_TIMEOUT = 10.0  # seconds the app waits for the child to answer a stop or a landing
-RING = 256  # recent states the child keeps (2 MB at 2x512: small beside the weights in cache)...
-MAX_AHEAD = RING - 16  # ...so it may run this far past the app, ~0.1 s of text, and stops stay exact
 
 Settings = Callable[[], "tuple[SampleConfig, float]"]  # (sampling config, typewriter delay in s)
 
@@ -66,13 +67,12 @@ class GenerationProcess:
         ctx = multiprocessing.get_context("fork")
         self._conn, child_conn = ctx.Pipe()
         self._news = ctx.RawValue("i", 0)  # bumped with each message sent during a run
-        self._taken = ctx.RawValue("q", 0)  # characters of this run the app has taken
         self._sent = 0
+        self._closed = False
         with warnings.catch_warnings():  # Python 3.12+ warns of fork in a threaded process:
             warnings.simplefilter("ignore", DeprecationWarning)  # the child runs only our loop
             self._proc = ctx.Process(target=_serve, name="charlstm-generation", daemon=True,
-                                     args=(child_conn, self._conn, self._news, self._taken, sampler, block_size,
-                                           threads))
+                                     args=(child_conn, self._conn, self._news, sampler, block_size, threads))
             self._proc.start()
         child_conn.close()
 
@@ -92,7 +92,7 @@ class GenerationProcess:
         """
         start = len(session)
         config = settings()
-        self._sent = self._news.value = self._taken.value = 0
+        self._sent = self._news.value = 0
         self._send(("run", session.handoff(), *config))
         finished = False
         error: str | None = None
@@ -115,7 +115,6 @@ class GenerationProcess:
                     probs.frombytes(msg[2])
                     yield ids, probs
                     session.append_sampled(ids, probs)
-                    self._taken.value = len(session) - start
                 elif msg[0] == "finished":
                     finished = True
                     return
@@ -142,9 +141,13 @@ class GenerationProcess:
             session.land(msg[1], msg[2])
         except BaseException:
             # The child is gone or lost: the session still has the characters shown, so
-            # rebuild its state here from the last one it had, and start a fresh child next.
+            # rebuild its state here from the last one it had (the next run forks a fresh
+            # child). Not after close(): the app is quitting or changing models, and drops
+            # the session.
+            closed = self._closed
             self.close()
-            session.rebuild_end()
+            if not closed:
+                session.rebuild_end()
             raise
 
     def _tell(self, msg: tuple[Any, ...]) -> None:
@@ -169,13 +172,17 @@ class GenerationProcess:
             raise self._died() from None
 
     def _died(self) -> GenerationError:
+        if self._closed:
+            return GenerationError("the generation process was closed mid-run")
         self._proc.join(1)
         code = self._proc.exitcode
         how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
         return GenerationError(f"the generation process stopped ({how}); the next run starts a new one")
 
     def close(self) -> None:
-        """End the child (at once: it holds nothing that needs saving)."""
+        """End the child (at once: it holds nothing that needs saving). A run in flight
+        then ends with a :class:`GenerationError`, leaving its session as it was."""
+        self._closed = True
         try:
             self._conn.send(("quit",))
         except OSError:
@@ -189,7 +196,7 @@ class GenerationProcess:
 
 # -- the child ---------------------------------------------------------------------------------
 
-def _serve(conn: Connection, parent_end: Connection, news: Any, taken: Any, sampler: "Sampler", block_size: int,
+def _serve(conn: Connection, parent_end: Connection, news: Any, sampler: "Sampler", block_size: int,
            threads: int) -> None:
     """The child's main loop: one run per "run" message, until "quit" or the app is gone."""
     try:
@@ -202,14 +209,14 @@ def _serve(conn: Connection, parent_end: Connection, news: Any, taken: Any, samp
             os.dup2(null, fd)
         import torch
 
-        from core.session import Session, SnapshotStore
+        from core.session import Session
 
         torch.set_num_threads(threads)
-        session = Session(sampler, block_size=block_size, snapshots=SnapshotStore(dense=RING))
+        session = Session(sampler, block_size=block_size)
         while True:
             msg = conn.recv()
             if msg[0] == "run":
-                _run(conn, news, taken, session, *msg[1:])
+                _run(conn, news, session, *msg[1:])
             elif msg[0] == "quit":
                 return
     except (EOFError, OSError, KeyboardInterrupt):
@@ -218,7 +225,7 @@ def _serve(conn: Connection, parent_end: Connection, news: Any, taken: Any, samp
         os._exit(0)  # skip the app's atexit handlers and finalizers: they are not ours
 
 
-def _run(conn: Connection, news: Any, taken: Any, session: "Session", handoff: Any, config: "SampleConfig",
+def _run(conn: Connection, news: Any, session: "Session", handoff: Any, config: "SampleConfig",
          delay: float) -> None:
     """Generate from ``handoff`` until done or stopped, then land where the app says."""
     from charlstm_tui.bridge import error_text
@@ -241,27 +248,25 @@ def _run(conn: Connection, news: Any, taken: Any, session: "Session", handoff: A
                 stopped = True
 
     ids, probs = array("l"), array("f")
-    sent = 0  # characters sent this run
+    boundary = None  # where the last chunk sent ends, once the state there exists
     try:
         session.take_over(handoff)
         sent_at = 0.0  # the first character goes at once
         for i, p in session.generate(lambda: config, Stop):  # type: ignore[arg-type]
+            if boundary is not None:  # i is not in yet: the state at the boundary is the latest
+                session.snapshots.pin(boundary)
+                boundary = None
             ids.append(i)
             probs.append(p)
             now = time.perf_counter()
-            if delay or now - sent_at >= SEND_EVERY or sent + len(ids) - taken.value >= MAX_AHEAD:
+            if delay or now - sent_at >= SEND_EVERY:
                 conn.send(("chars", ids.tobytes(), probs.tobytes()))
-                sent += len(ids)
                 del ids[:], probs[:]
-                sent_at = now
+                sent_at, boundary = now, len(session) + 1
             if delay and conn.poll(delay):  # the typewriter; a stop or new settings wakes it
                 read_news()
             elif news.value != seen:
                 read_news()
-            while sent - taken.value >= MAX_AHEAD and not stopped:  # let the app catch up
-                time.sleep(0.0002)
-                if news.value != seen:
-                    read_news()
         if ids:
             conn.send(("chars", ids.tobytes(), probs.tobytes()))
         conn.send(("finished",))

@@ -80,6 +80,14 @@ class SnapshotStore:
                 if old % self.stride:
                     self._kept.pop(old, None)
 
+    def pin(self, pos: int) -> None:
+        """Keep the state after ``pos``, now in the ring, beyond the ring's reach."""
+        flat = self.get(pos)
+        if flat is None:
+            raise ConfigError(f"no state after position {pos} to keep")
+        L2 = flat.numel() // 2
+        self.put(pos, flat[:L2].clone(), flat[L2:].clone(), pin=True)
+
     def get(self, pos: int) -> torch.Tensor | None:
         """The flat state after ``pos``, or None."""
         slot = pos % self.dense
