@@ -86,6 +86,7 @@ class CharLSTMApp(App[None]):
 
         try:
             model = load_model(path)
+            self.main.generator.prepare(model)  # fork the generation process while torch is idle
         except CharLSTMError as e:
             self.post_message(ModelFailed(path, str(e)))
         except Exception as e:  # noqa: BLE001  (anything else is still shown, never a traceback)

@@ -207,29 +207,60 @@ class Generator:
         self._ops_lock = threading.Lock()
         self._process: generation_process.GenerationProcess | None = None
         self._process_model: LoadedModel | None = None  # the model it was forked from
+        self._forked: tuple[LoadedModel, generation_process.GenerationProcess] | None = None  # by prepare()
+        self._process_lock = threading.Lock()  # guards the three above
+        self._run_lock = threading.Lock()  # one run at a time, process or not
 
     def set_model(self, model: LoadedModel | None) -> None:
         with self._ops_lock:
             self.model, self._ops = model, []
 
-    def close(self) -> None:
-        """End the generation process, if any (the app is quitting)."""
-        process, self._process = self._process, None
-        if process is not None:
-            process.close()
-
-    def _generation_process(self, model: LoadedModel) -> "generation_process.GenerationProcess | None":
-        """The process that samples for ``model``, forked on first use (and again after
-        a model change or a crash); None where there is no fork."""
+    def prepare(self, model: LoadedModel) -> None:
+        """Fork ``model``'s generation process now. Call it from the thread that loaded
+        the model, before anything else runs torch on it: a fork copies only the forking
+        thread, so a lock that another thread held inside torch at that moment would stay
+        held in the child for good. (A run forks by itself when there is no process for
+        its model, as after a crash.)"""
         if not generation_process.available():
-            return None
-        process = self._process
-        if process is None or self._process_model is not model or not process.alive:
+            return
+        try:
+            process = generation_process.GenerationProcess(model.session.sampler, model.info.block_size,
+                                                           generation_threads())
+        except OSError:
+            return  # no fork now (out of memory, say): the first run tries again, and says why
+        with self._process_lock:
+            unused, self._forked = self._forked, (model, process)
+        if unused is not None:
+            unused[1].close()
+
+    def close(self) -> None:
+        """End the generation processes, if any (the app is quitting)."""
+        with self._process_lock:
+            ends = [self._process, self._forked[1] if self._forked else None]
+            self._process, self._forked = None, None
+        for process in ends:
             if process is not None:
                 process.close()
-            process = self._process = generation_process.GenerationProcess(
-                model.session.sampler, model.info.block_size, generation_threads())
-            self._process_model = model
+
+    def _generation_process(self, model: LoadedModel) -> "generation_process.GenerationProcess | None":
+        """The process that samples for ``model``: the one :meth:`prepare` forked, or
+        one forked now; None where there is no fork. The caller holds the run lock, so
+        the process it replaces has no run in flight."""
+        if not generation_process.available():
+            return None
+        with self._process_lock:
+            process = self._process
+            if process is not None and self._process_model is model and process.alive:
+                return process
+            replaced = process
+            if self._forked is not None and self._forked[0] is model and self._forked[1].alive:
+                process, self._forked = self._forked[1], None
+            else:
+                process = generation_process.GenerationProcess(model.session.sampler, model.info.block_size,
+                                                               generation_threads())
+            self._process, self._process_model = process, model
+        if replaced is not None:
+            replaced.close()
         return process
 
     # -- queued context edits (UI thread) ------------------------------------------------
@@ -298,8 +329,8 @@ class Generator:
 
         chars = model.vocab.chars
         push = self.buffer.push
-        process = self._generation_process(model)
-        with session.lock:
+        with self._run_lock, session.lock:
+            process = self._generation_process(model)
             self._apply_queued(session)
             if run.stopped or cancelled():
                 return "stopped"

@@ -6,9 +6,10 @@ keeps the generation thread waiting until the frame is done: the stream lost wha
 the UI spent, and more. A child process has its own interpreter, so the UI costs the
 stream nothing but a core.
 
-The child is forked from the app once a model is loaded, so it starts in milliseconds
-and shares the model's weights with the app (copy-on-write: no second load, no second
-copy in memory). It holds a :class:`~core.session.Session` of its own. A run hands it
+The child is forked from the app as a model finishes loading (see
+:meth:`~charlstm_tui.bridge.Generator.prepare`), so it starts in milliseconds and shares
+the model's weights with the app (copy-on-write: no second load, no second copy in
+memory). It holds a :class:`~core.session.Session` of its own. A run hands it
 the end of the app's context (:class:`~core.session.Handoff`); the child streams
 characters back in chunks, :data:`SEND_EVERY` apart (each one at once when the
 typewriter delay is on); at the end the app's session takes back the state where
@@ -24,6 +25,7 @@ thread. Nothing here imports Textual.
 from __future__ import annotations
 
 import contextlib
+import gc
 import multiprocessing
 import os
 import signal
@@ -207,6 +209,7 @@ def _serve(conn: Connection, parent_end: Connection, news: Any, sampler: "Sample
         null = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):  # never draw on the app's terminal, whatever a library prints
             os.dup2(null, fd)
+        gc.freeze()  # the app's objects, shared copy-on-write: collections here never touch them
         import torch
 
         from core.session import Session

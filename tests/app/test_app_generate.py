@@ -235,14 +235,17 @@ def test_worker_error_is_a_notice_and_the_app_goes_on(app_on) -> None:
     async def script(pilot) -> None:
         fused = app.main.model.session.sampler.fused
         good = fused.w_fc
-        fused.w_fc = torch.zeros(3, 3)  # a real failure inside the worker's matmul
+        fused.w_fc = torch.zeros(3, 3)  # a real failure inside the sampling matmul...
+        app.main.generator.close()  # ...which the next run's generation process inherits
         await type_text(pilot, "KING:")
         await pilot.press("enter")
         await finished(pilot)
         assert app.main.run.finished == "error"
-        assert any(n.title == "Generation failed" for n in app._notifications)
+        notices = [n.message for n in app._notifications if n.title == "Generation failed"]
+        assert notices and "RuntimeError" in notices[0] and "\n" not in notices[0], notices
         assert app.main.status.run_text.startswith("error")
         fused.w_fc = good
+        app.main.generator.close()
         await pilot.press("ctrl+l")
         await type_text(pilot, "LORD:")
         await pilot.press("enter")
@@ -325,11 +328,13 @@ def test_runs_sample_in_a_child_process_that_ends_with_the_app(app_on, tiny_chec
     seen = {}
 
     async def script(pilot) -> None:
+        forked = app.main.generator._forked  # forked by the load, before any other thread ran torch
+        assert forked is not None and forked[0] is app.main.model and forked[1].alive
         await type_text(pilot, "KING:")
         await pilot.press("enter")
         await finished(pilot)
         process = app.main.generator._process
-        assert process is not None and process.alive and process._proc.pid != os.getpid()
+        assert process is forked[1] and process.alive and process._proc.pid != os.getpid()
         seen["process"] = process
         assert app.main.output.transcript.text() == "KING:" + expected(tiny_checkpoint, "KING:", length=60, seed=7)
 
