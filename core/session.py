@@ -314,7 +314,7 @@ class Session:
         self.offset = end.pos - len(end.tail)
         self._from_newline = end.from_newline
         if end.state is not None and end.logits is not None:
-            self._install(end, pin=True)  # where a stop that came late rewinds to
+            self._install(end, pin=True)  # where a stop before the first chunk lands
 
     def append_sampled(self, ids: Sequence[int], probs: Sequence[float]) -> None:
         """Extend the context with characters another session sampled from this one's

@@ -137,3 +137,23 @@ def test_feed_drops_unknown_characters(sampler: Sampler) -> None:
     s = Session(sampler)
     assert s.feed("KING€:é") == "€é"
     assert s.text == "KING:"
+
+
+def test_a_lost_state_is_rebuilt_from_the_context(sampler: Sampler) -> None:
+    """What the app does when its generation process dies mid-run: the characters it
+    showed are in the context, and the state after them is recomputed here."""
+    config = SampleConfig(length=70, seed=2)
+    here = Session(sampler)
+    here.feed("KING:")
+    ids = [i for i, _ in here.generate(config)]
+    s = Session(sampler)
+    s.feed("KING:")
+    s.append_sampled(ids, [0.5] * len(ids))
+    s.rebuild_end()
+    assert s.text == here.text and list(s.probs[-70:]) == [0.5] * 70
+    assert torch.allclose(s.state_at(len(s))[1], here.state_at(len(here))[1], atol=1e-5)
+    # A context that began in the other process (no state here at all) is read again.
+    fresh = Session(sampler)
+    fresh.append_sampled(ids, [0.5] * len(ids))
+    fresh.rebuild_end()
+    assert len(fresh) == 70 and list(fresh.generate(SampleConfig(length=5, seed=1)))
