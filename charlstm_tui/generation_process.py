@@ -26,19 +26,19 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import multiprocessing
 import os
 import signal
 import sys
 import time
 import warnings
 from array import array
-from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from core.errors import CharLSTMError
 
 if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+
     from core.sampling import SampleConfig, Sampler
     from core.session import Session
 
@@ -66,6 +66,8 @@ class GenerationProcess:
     at a time, from one thread (the app's generation worker)."""
 
     def __init__(self, sampler: "Sampler", block_size: int, threads: int) -> None:
+        import multiprocessing  # here, not at the top: the app's first frame does not wait for it
+
         ctx = multiprocessing.get_context("fork")
         self._conn, child_conn = ctx.Pipe()
         self._news = ctx.RawValue("i", 0)  # bumped with each message sent during a run
