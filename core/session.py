@@ -223,6 +223,10 @@ class Session:
         else:
             assert self._run is not None
             state = self._run.state()
+        self._read(ids, state)
+
+    def _read(self, ids: Sequence[int], state: State | None) -> None:
+        """Append ``ids``, priming the state with them from ``state`` (None: zero)."""
         logits, state = self.sampler.prime(list(ids), state=state)  # (1, V), 2 x (L, 1, H)
         self._run, self._logits = self.sampler.fused.start(state), logits
         self.ids.extend(ids)
@@ -410,10 +414,12 @@ class Session:
         not come back (the process generating them died)."""
         try:
             state = self.state_at(len(self))
-        except ConfigError:  # a context that began in the other process: read it again
+        except ConfigError:
+            # No state here at all: the context began empty, so the other process began
+            # it from the lab's '\n' start, as generate does. Read it again from there.
             ids, probs = self.ids.tolist(), self.probs
             self.reset()
-            self.feed_ids(ids)
+            self._read(ids, self._ensure_run().state())
             self.probs = probs
             return
         self._restart(state)
