@@ -221,17 +221,23 @@ class Generator:
         thread, so a lock that another thread held inside torch at that moment would stay
         held in the child for good. (A run forks by itself when there is no process for
         its model, as after a crash.)"""
-        if not generation_process.available():
+        if not self._forks():
             return
         try:
-            process = generation_process.GenerationProcess(model.session.sampler, model.info.block_size,
-                                                           generation_threads())
+            process = generation_process.GenerationProcess(model.session.sampler, model.info.block_size)
         except OSError:
             return  # no fork now (out of memory, say): the first run tries again, and says why
         with self._process_lock:
             unused, self._forked = self._forked, (model, process)
         if unused is not None:
             unused[1].close()
+
+    @staticmethod
+    def _forks() -> bool:
+        """Whether runs go to a generation process: where fork is sound, and generation
+        runs on one thread (a forked child cannot use OpenMP threads; CHARLSTM_THREADS
+        above 1 keeps generation in this process)."""
+        return generation_process.available() and generation_threads() == 1
 
     def close(self) -> None:
         """End the generation processes, if any (the app is quitting)."""
@@ -246,7 +252,7 @@ class Generator:
         """The process that samples for ``model``: the one :meth:`prepare` forked, or
         one forked now; None where there is no fork. The caller holds the run lock, so
         the process it replaces has no run in flight."""
-        if not generation_process.available():
+        if not self._forks():
             return None
         with self._process_lock:
             process = self._process
@@ -256,8 +262,7 @@ class Generator:
             if self._forked is not None and self._forked[0] is model and self._forked[1].alive:
                 process, self._forked = self._forked[1], None
             else:
-                process = generation_process.GenerationProcess(model.session.sampler, model.info.block_size,
-                                                               generation_threads())
+                process = generation_process.GenerationProcess(model.session.sampler, model.info.block_size)
             self._process, self._process_model = process, model
         if replaced is not None:
             replaced.close()

@@ -18,8 +18,12 @@ shared memory at every step. The app takes chunks whole, so the shown text alway
 ends where a chunk did, and the child keeps the exact state at each chunk's end: a
 stop lands as if the run had stopped right there, however far ahead the child ran.
 
-Fork is Linux's; elsewhere :func:`available` is False and the app generates in a
-thread. Nothing here imports Textual.
+The child runs torch on one thread. GNU OpenMP, which torch's builds use, cannot run
+a parallel region in a forked child once the parent has used it: the child would hang.
+So the app forks only where it would generate on one thread anyway (the default; see
+:func:`~charlstm_tui.bridge.generation_threads`), and only on Linux, where fork is
+sound (see :func:`available`). Elsewhere it generates in a thread. Nothing here
+imports Textual.
 """
 
 from __future__ import annotations
@@ -65,7 +69,7 @@ class GenerationProcess:
     """A forked child that generates for the app. Made from the loaded sampler; one run
     at a time, from one thread (the app's generation worker)."""
 
-    def __init__(self, sampler: "Sampler", block_size: int, threads: int) -> None:
+    def __init__(self, sampler: "Sampler", block_size: int) -> None:
         import multiprocessing  # here, not at the top: the app's first frame does not wait for it
 
         ctx = multiprocessing.get_context("fork")
@@ -76,7 +80,7 @@ class GenerationProcess:
         with warnings.catch_warnings():  # Python 3.12+ warns of fork in a threaded process:
             warnings.simplefilter("ignore", DeprecationWarning)  # the child runs only our loop
             self._proc = ctx.Process(target=_serve, name="charlstm-generation", daemon=True,
-                                     args=(child_conn, self._conn, self._news, sampler, block_size, threads))
+                                     args=(child_conn, self._conn, self._news, sampler, block_size))
             self._proc.start()
         child_conn.close()
 
@@ -200,8 +204,7 @@ class GenerationProcess:
 
 # -- the child ---------------------------------------------------------------------------------
 
-def _serve(conn: Connection, parent_end: Connection, news: Any, sampler: "Sampler", block_size: int,
-           threads: int) -> None:
+def _serve(conn: Connection, parent_end: Connection, news: Any, sampler: "Sampler", block_size: int) -> None:
     """The child's main loop: one run per "run" message, until "quit" or the app is gone."""
     try:
         parent_end.close()  # so that the app's end closing reads as EOF here
@@ -216,7 +219,7 @@ def _serve(conn: Connection, parent_end: Connection, news: Any, sampler: "Sample
 
         from core.session import Session
 
-        torch.set_num_threads(threads)
+        torch.set_num_threads(1)  # never OpenMP in a forked child (see the module's docstring)
         session = Session(sampler, block_size=block_size)
         while True:
             msg = conn.recv()

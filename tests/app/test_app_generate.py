@@ -370,10 +370,14 @@ def test_a_crashed_child_is_a_notice_and_the_next_run_works(app_on) -> None:
     drive(app, script)
 
 
-def test_without_fork_runs_sample_in_the_worker_thread(app_on, tiny_checkpoint, monkeypatch) -> None:
+@pytest.mark.parametrize("why", ["no fork", "CHARLSTM_THREADS=2"])
+def test_without_fork_runs_sample_in_the_worker_thread(app_on, tiny_checkpoint, monkeypatch, why: str) -> None:
     from charlstm_tui import generation_process
 
-    monkeypatch.setattr(generation_process, "available", lambda: False)
+    if why == "no fork":
+        monkeypatch.setattr(generation_process, "available", lambda: False)
+    else:  # several threads: a forked child cannot use OpenMP, so generation stays here
+        monkeypatch.setenv("CHARLSTM_THREADS", "2")
     app = app_on(length=80, seed=3, delay_ms=0, temperature=0.8)
 
     async def script(pilot) -> None:

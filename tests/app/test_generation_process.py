@@ -34,7 +34,7 @@ def sampler() -> Sampler:
 
 @pytest.fixture
 def process(sampler: Sampler) -> Iterator[GenerationProcess]:
-    p = GenerationProcess(sampler, block_size=16, threads=1)
+    p = GenerationProcess(sampler, block_size=16)
     yield p
     p.close()
 
@@ -157,7 +157,7 @@ def test_a_killed_child_is_one_line_and_the_session_stays_whole(sampler, process
     assert session.ids == here.ids
     assert torch.allclose(session.state_at(len(session))[1], here.state_at(len(here))[1], atol=1e-5)
     # The app forks a new child for the next run and goes on from there.
-    fresh = GenerationProcess(sampler, block_size=16, threads=1)
+    fresh = GenerationProcess(sampler, block_size=16)
     try:
         drain(fresh, session, SampleConfig(length=10, seed=1))
         assert len(session) == len(here) + 10
@@ -166,7 +166,7 @@ def test_a_killed_child_is_one_line_and_the_session_stays_whole(sampler, process
 
 
 def test_close_ends_the_child_even_mid_run(sampler) -> None:
-    process = GenerationProcess(sampler, block_size=16, threads=1)
+    process = GenerationProcess(sampler, block_size=16)
     session = Session(sampler, block_size=16)
     session.feed("KLM:")
     chunks = process.generate(session, fixed(SampleConfig(length=100_000, seed=1)), lambda: False)
@@ -181,3 +181,24 @@ def test_close_ends_the_child_even_mid_run(sampler) -> None:
     with pytest.raises(GenerationError, match="closed mid-run"):
         chunks.close()  # the run in flight cannot land: one clear error, at once
     assert time.perf_counter() - start < 1
+
+
+def test_the_child_generates_after_the_app_ran_torch_on_several_threads(sampler) -> None:
+    """GNU OpenMP hangs in a forked child that opens a parallel region after its parent
+    did: the child runs on one thread whatever the app ran before (training, say)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        a = torch.randn(600, 600)
+        for _ in range(3):
+            a @ a  # the parent's OpenMP pool is up
+        process = GenerationProcess(sampler, block_size=16)
+    finally:
+        torch.set_num_threads(threads)
+    try:
+        session = Session(sampler, block_size=16)
+        session.feed("KLM:")
+        ids, _ = drain(process, session, SampleConfig(length=60, seed=1))
+        assert len(ids) == 60
+    finally:
+        process.close()
