@@ -70,23 +70,24 @@ class SnapshotStore:
         slot = pos % self.dense
         torch.cat((h, c), out=self._slots[slot])
         self._ring_pos[slot] = pos
-        if pin or pos % self.stride == 0:
-            self._kept[pos] = self._slots[slot].clone()
         if pin:
-            self._pinned[pos] = None
-            self._pinned.move_to_end(pos)
-            if len(self._pinned) > self.max_pinned:
-                old, _ = self._pinned.popitem(last=False)
-                if old % self.stride:
-                    self._kept.pop(old, None)
+            self.pin(pos)
+        elif pos % self.stride == 0:
+            self._kept[pos] = self._slots[slot].clone()
 
     def pin(self, pos: int) -> None:
-        """Keep the state after ``pos``, now in the ring, beyond the ring's reach."""
+        """Keep the state after ``pos`` (stored already) beyond the ring's reach, as a
+        rewind point; the oldest of more than ``max_pinned`` such points is let go."""
         flat = self.get(pos)
         if flat is None:
             raise ConfigError(f"no state after position {pos} to keep")
-        L2 = flat.numel() // 2
-        self.put(pos, flat[:L2].clone(), flat[L2:].clone(), pin=True)
+        self._kept[pos] = flat.clone()
+        self._pinned[pos] = None
+        self._pinned.move_to_end(pos)
+        if len(self._pinned) > self.max_pinned:
+            old, _ = self._pinned.popitem(last=False)
+            if old % self.stride:
+                self._kept.pop(old, None)
 
     def get(self, pos: int) -> torch.Tensor | None:
         """The flat state after ``pos``, or None."""
