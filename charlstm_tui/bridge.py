@@ -221,23 +221,25 @@ class Generator:
         thread, so a lock that another thread held inside torch at that moment would stay
         held in the child for good. (A run forks by itself when there is no process for
         its model, as after a crash.)"""
-        if not self._forks():
-            return
         try:
-            process = generation_process.GenerationProcess(model.session.sampler, model.info.block_size)
+            process = self._fork(model)
         except OSError:
             return  # no fork now (out of memory, say): the first run tries again, and says why
+        if process is None:
+            return
         with self._process_lock:
             unused, self._forked = self._forked, (model, process)
         if unused is not None:
             unused[1].close()
 
     @staticmethod
-    def _forks() -> bool:
-        """Whether runs go to a generation process: where fork is sound, and generation
-        runs on one thread (a forked child cannot use OpenMP threads; CHARLSTM_THREADS
-        above 1 keeps generation in this process)."""
-        return generation_process.available() and generation_threads() == 1
+    def _fork(model: LoadedModel) -> "generation_process.GenerationProcess | None":
+        """A generation process for ``model``, or None where runs stay in this process:
+        where there is no sound fork, or generation runs on several threads (a forked
+        child cannot use OpenMP threads; CHARLSTM_THREADS above 1 asks for them)."""
+        if not generation_process.available() or generation_threads() != 1:
+            return None
+        return generation_process.GenerationProcess(model.session.sampler, model.info.block_size)
 
     def close(self) -> None:
         """End the generation processes, if any (the app is quitting)."""
@@ -252,8 +254,6 @@ class Generator:
         """The process that samples for ``model``: the one :meth:`prepare` forked, or
         one forked now; None where there is no fork. The caller holds the run lock, so
         the process it replaces has no run in flight."""
-        if not self._forks():
-            return None
         with self._process_lock:
             process = self._process
             if process is not None and self._process_model is model and process.alive:
@@ -262,7 +262,7 @@ class Generator:
             if self._forked is not None and self._forked[0] is model and self._forked[1].alive:
                 process, self._forked = self._forked[1], None
             else:
-                process = generation_process.GenerationProcess(model.session.sampler, model.info.block_size)
+                process = self._fork(model)
             self._process, self._process_model = process, model
         if replaced is not None:
             replaced.close()
