@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -88,7 +88,7 @@ class MainScreen(FrameFlusher, ExplorerScreen):
         self.history = history
         self.model: LoadedModel | None = None
         self.run: Run | None = None  # the run on screen (streaming or last finished)
-        self._pending: str | None = None  # an action asked for while the model loads
+        self._pending: Callable[[], None] | None = None  # an action asked for while the model loads
         # Where the model's context starts in the transcript: from there on, transcript
         # position p is session position p - context_start (see session_position).
         self.context_start = 0
@@ -159,7 +159,7 @@ class MainScreen(FrameFlusher, ExplorerScreen):
             self.notify(f"Loaded {model.info.path}", title="Model")
         if self._pending is not None:
             action, self._pending = self._pending, None
-            self.run_action(action)
+            action()
 
     def model_failed(self) -> None:
         """Loading failed: leave the loading state (the app shows what went wrong)."""
@@ -170,7 +170,7 @@ class MainScreen(FrameFlusher, ExplorerScreen):
             self.status.show_model("no model loaded: Ctrl+P → Open checkpoint")
         self.status.show_run("idle", 0, None)
 
-    def _need_model(self, action: str) -> bool:
+    def _need_model(self, action: Callable[[], None]) -> bool:
         """True if the model is there; otherwise run ``action`` once it is."""
         if self.model is not None:
             return True
@@ -185,7 +185,7 @@ class MainScreen(FrameFlusher, ExplorerScreen):
 
     def action_generate(self) -> None:
         """Start a new run from the prompt (fresh state). An empty prompt continues."""
-        if not self._need_model("generate"):
+        if not self._need_model(self.action_generate):
             return
         assert self.model is not None
         text = self.prompt.text
@@ -206,7 +206,7 @@ class MainScreen(FrameFlusher, ExplorerScreen):
     def action_continue(self) -> None:
         """Extend the text from the model's current state, after appending what the
         user typed into the prompt (if anything)."""
-        if not self._need_model("continue"):
+        if not self._need_model(self.action_continue):
             return
         kept = self._take_prompt(self.prompt.text)
         self._stop_current()
@@ -220,7 +220,7 @@ class MainScreen(FrameFlusher, ExplorerScreen):
 
     def action_regenerate(self) -> None:
         """Sample the last run again from where it started (same prompt, same state)."""
-        if not self._need_model("regenerate"):
+        if not self._need_model(self.action_regenerate):
             return
         last = self.run
         if last is None:

@@ -388,3 +388,32 @@ def test_without_fork_runs_sample_in_the_worker_thread(app_on, tiny_checkpoint, 
         assert app.main.output.transcript.text() == "KING:" + expected(tiny_checkpoint, "KING:", length=80, seed=3)
 
     drive(app, script)
+
+
+def test_enter_while_the_model_loads_runs_once_it_is_ready(app_on, monkeypatch) -> None:
+    """The notice promises the press will run when the model is ready: it must."""
+    import threading
+
+    import charlstm_tui.app as app_module
+
+    gate = threading.Event()
+    real_load = app_module.load_model
+
+    def slow_load(path):
+        gate.wait(30)  # held until the prompt is typed and Enter pressed
+        return real_load(path)
+
+    monkeypatch.setattr(app_module, "load_model", slow_load)
+    app = app_on(length=30, seed=2, delay_ms=0)
+
+    async def script(pilot) -> None:
+        await type_text(pilot, "KING:")
+        await pilot.press("enter")
+        assert app.main.model is None and app.main.run is None
+        gate.set()
+        await loaded(pilot)
+        await wait_for(pilot, lambda: app.main.run is not None and app.main.run.finished, "the pending run", 15)
+        assert app.main.output.transcript.text().startswith("KING:")
+        assert app.main.run.count == 30
+
+    drive(app, script, wait_loaded=False)
