@@ -73,7 +73,7 @@ class ExplorerView(SurpriseView):
 
     def __init__(self, hint: str = "", max_chars: int = 200_000, *, id: str | None = None) -> None:
         super().__init__(hint, max_chars, id=id)
-        self.heatmap = False
+        self.heatmap = self.styles_per_char = False  # plain runs of one kind until the heat-map is on
         self.cursor: int | None = None  # a transcript position; None: not inspecting
         self._cell_key: tuple | None = None
         self._cell: tuple[int, int] | None = None  # (row, x) of the cursor, cached

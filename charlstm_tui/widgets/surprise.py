@@ -43,6 +43,7 @@ class SurpriseView(OutputView):
     """Scored text; each model-kind character is coloured by its band of surprise."""
 
     COMPONENT_CLASSES = OutputView.COMPONENT_CLASSES | {f"surprise--{i}" for i in range(BANDS)}
+    styles_per_char = True  # a row's characters fall in different bands
 
     DEFAULT_CSS = """
     SurpriseView > .surprise--0 { color: $foreground; }

@@ -110,3 +110,24 @@ def test_bands_and_legend() -> None:
     assert [band(b) for b in (0.0, 0.99, 1.0, 2.5, 3.99, 5.0, 6.0, 40.0)] == [0, 0, 1, 2, 3, 4, 5, 5]
     labels = [band_label(i) for i in range(len(EDGES) + 1)]
     assert labels[0] == "< 1 bit" and labels[2] == "2–3 bits" and labels[-1] == "≥ 6 bits"
+
+
+def test_each_character_is_drawn_in_its_own_band_not_its_rows_first(app_on) -> None:
+    app = app_on()
+
+    async def script(pilot) -> None:
+        screen = await open_score(pilot)
+        await paste(pilot, TEXT)
+        await pilot.press("f5")
+        await scored(pilot, screen)
+        view, r = screen.view, screen.result
+        styles = view.band_styles()
+        row = view.render_line(0)  # the first row: "KING:"
+        first = r.text.split("\n")[0]
+        want = [styles[band(s / math.log(2))] for s in r.surprise[:len(first)]]
+        assert len({band(s / math.log(2)) for s in r.surprise[:len(first)]}) > 1  # the row mixes bands
+        # Segments merge neighbours of one band: expand them back to one style per character.
+        per_char = [seg.style for seg in row for _ in seg.text][:len(first)]
+        assert per_char == [view.rich_style + w for w in want]
+
+    drive(app, script)
