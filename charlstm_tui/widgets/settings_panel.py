@@ -39,7 +39,10 @@ class SettingInput(Input):
         self.tooltip = f"{field.label}: {field.help}"
 
     def action_step(self, n: int) -> None:
-        self.value = self.field.show(self.field.step(self.valid_value, n))
+        # The stepped value is valid now: the next press steps from it, not from what the
+        # Changed message (handled later) would set, so a burst of presses counts each one.
+        self.valid_value = self.field.step(self.valid_value, n)
+        self.value = self.field.show(self.valid_value)
         self.cursor_position = len(self.value)
 
 

@@ -93,6 +93,20 @@ async def paste(pilot: Pilot, text: str) -> None:
     await pilot.pause()
 
 
+async def burst(pilot: Pilot, key: str, count: int) -> None:
+    """Send ``key`` ``count`` times at once, as a held key or a fast typist does: every
+    event is queued before the app handles the first."""
+    from textual import events
+
+    app = pilot.app
+    for _ in range(count):
+        event = events.Key(key, None)
+        event.set_sender(app)
+        app._driver.send_message(event)
+    await pilot.pause()
+    await pilot.pause()
+
+
 @pytest.fixture
 def app_on(tiny_checkpoint: Path) -> Callable[..., CharLSTMApp]:
     """``app_on(**settings)``: an app on the tiny checkpoint with those settings saved."""

@@ -6,7 +6,7 @@ import json
 
 from charlstm_tui.settings import load_settings, settings_path
 
-from .conftest import drive, expected, finished, type_text
+from .conftest import burst, drive, expected, finished, type_text
 
 
 def test_typing_a_value_applies_and_persists(app_on) -> None:
@@ -111,3 +111,23 @@ def test_a_damaged_settings_file_falls_back_to_defaults(app_on) -> None:
     path.write_text('{"temperature": 9, "length": 12, "mode": "window"}')  # one bad field
     s = load_settings()
     assert (s.temperature, s.length, s.mode) == (0.8, 12, "window")
+
+
+def test_a_burst_of_keys_counts_every_press(app_on) -> None:
+    """Ten F4s sent in one write raise the temperature ten steps, as a held key does."""
+    app = app_on(temperature=0.5, length=500)
+
+    async def script(pilot) -> None:
+        await burst(pilot, "f4", 10)
+        assert app.main.settings.temperature == 1.0
+        await burst(pilot, "f3", 4)
+        assert app.main.settings.temperature == 0.8
+        await pilot.press("f2")
+        await burst(pilot, "up", 6)  # ↑ in the focused field
+        assert app.main.settings.temperature == 1.1
+        app.main.panel.input_for("length").focus()
+        await burst(pilot, "pagedown", 3)
+        assert app.main.settings.length == 1  # 500 - 3 x 1,000, clamped
+
+    drive(app, script)
+    assert load_settings().temperature == 1.1
