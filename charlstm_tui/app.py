@@ -52,6 +52,7 @@ class CharLSTMApp(App[None]):
         self.explicit = explicit  # named by the user (vs the bundled default): shapes the error text
         self.start_settings = load_settings()
         self.main = MainScreen(self.start_settings, History())
+        self.trained: Path | None = None  # a model a training made, offered but not loaded yet
         # Published with the LoadedModel each time a checkpoint is loaded.
         self.model_changed_signal: Signal[LoadedModel] = Signal(self, "model-changed")
 
@@ -93,6 +94,41 @@ class CharLSTMApp(App[None]):
             self.post_message(ModelFailed(path, f"could not load {path}: {type(e).__name__}: {e}"))
         else:
             self.post_message(ModelLoaded(model))
+
+    def generating(self) -> bool:
+        """Text is streaming from the model: on the main screen, or in a sweep."""
+        if self.main.generating:
+            return True
+        sweep = self.get_screen("sweep") if self.is_screen_installed("sweep") else None
+        return sweep is not None and sweep.run is not None and not sweep.run.finished  # type: ignore[attr-defined]
+
+    def training_done(self, path: Path) -> bool:
+        """A training in the app saved ``path``: load it, unless text is streaming. The model
+        is never taken away mid-run: then it is offered (the status line, F6 → Load) until
+        the user loads it. Returns whether it is loading now."""
+        if not self.generating():
+            self.trained = path
+            self.load_trained()
+            return True
+        self.trained = path
+        self.main.status.show_training("new model ready · F6 to load")
+        self.notify(f"{path.name} is ready. Text is being generated, so the model in use stays: "
+                    "load the new one from the Train screen (F6) when you want it.", title="Training done")
+        self._offer(path)
+        return False
+
+    def load_trained(self) -> None:
+        """Load the model the last training made (offered while a run was streaming)."""
+        path, self.trained = self.trained, None
+        self.main.status.show_training("")
+        self._offer(None)
+        if path is not None:
+            self.notify(f"Loading {path.name}.", title="Training done")
+            self.open_checkpoint(path)
+
+    def _offer(self, path: Path | None) -> None:
+        if self.is_screen_installed("train"):
+            self.get_screen("train").offer(path)  # type: ignore[attr-defined]
 
     def on_model_loaded(self, message: ModelLoaded) -> None:
         self.checkpoint = message.model.info.path
@@ -210,6 +246,9 @@ class CharLSTMApp(App[None]):
                             self.action_training_view)
         yield SystemCommand("Use the bundled model", "Switch back to the model that ships with the app",
                             self.action_use_bundled)
+        if self.trained is not None:
+            yield SystemCommand("Load the trained model", f"Load {self.trained.name}, which a training just made",
+                                self.load_trained)
         if screen is not main:
             return
         commands = [

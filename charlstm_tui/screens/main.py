@@ -97,6 +97,11 @@ class MainScreen(FrameFlusher, ExplorerScreen):
     def settings(self) -> Settings:
         return self.generator.settings
 
+    @property
+    def generating(self) -> bool:
+        """A run is streaming."""
+        return self.run is not None and not self.run.finished
+
     # -- layout ------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         with Horizontal(id="body"):

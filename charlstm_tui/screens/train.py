@@ -272,6 +272,7 @@ class TrainScreen(Screen):
                 with Horizontal(id="train-buttons"):
                     yield Button("Start (F5)", id="train-start", variant="primary", compact=True)
                     yield Button("Stop (F8)", id="train-stop", variant="error", compact=True, disabled=True)
+                    yield Button("Load", id="train-load", variant="success", compact=True)
         yield LossChart("Loss curves appear here once training starts.", id="train-chart")
         with Horizontal(id="train-progress-row"):
             yield ProgressBar(total=100, show_eta=False, id="train-progress")
@@ -280,6 +281,7 @@ class TrainScreen(Screen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        self.query_one("#train-load").display = False  # shown while a trained model waits to be loaded
         self.query_one("#train-source").border_title = "Text"
         self.query_one("#train-about").border_title = "About the text"
         self.query_one("#train-recipe").border_title = "Recipe"
@@ -458,6 +460,25 @@ class TrainScreen(Screen):
     def _stop_pressed(self) -> None:
         self.action_stop()
 
+    @on(Button.Pressed, "#train-load")
+    def _load_pressed(self) -> None:
+        self.app.load_trained()
+
+    def offer(self, path: Path | None) -> None:
+        """Show (``path``) or hide (None) the Load button for a trained model that waits."""
+        button = self.query_one("#train-load", Button)
+        button.display = path is not None
+        if path is not None:
+            button.label = f"Load {path.name}"
+            if self.is_current:
+                button.focus()
+        elif self.is_current and self.focused is button:
+            self.query_one("#train-path", Input).focus()
+
+    def on_screen_resume(self) -> None:
+        if self.app.trained is not None:
+            self.query_one("#train-load", Button).focus()
+
     def _set_state(self, state: str) -> None:
         self.state = state
         busy = state in ("running", "stopping")
@@ -528,11 +549,13 @@ class TrainScreen(Screen):
         # The losses are in the chart's legend; this line says how fast and how long.
         self.query_one("#train-stats", Static).update(
             f"{human(e.tokens_per_s)} tok/s · ETA {duration(e.eta)} · {duration(e.elapsed)} elapsed · step {e.step:,}")
+        self.app.main.status.show_training(f"training {100 * e.fraction:.0f}%")
 
     @on(TrainingEnded)
     def _ended(self, message: TrainingEnded) -> None:
         from ..train_view import done_line
 
+        self.app.main.status.show_training("")
         if message.error is not None:
             self._set_state("failed")
             self._say(f"Training failed: {message.error}", "error")
@@ -544,9 +567,11 @@ class TrainScreen(Screen):
             self._say("Stopped before the first step: nothing was saved.")
             return
         self.out = Path(done.path)
-        self._say(f"{done_line(done)}. Loaded into the app: Esc to generate with it.", "ok")
-        self.app.notify(f"{self.out.name} is ready: loading it.", title="Training done")
-        self.app.open_checkpoint(self.out)
+        if self.app.training_done(self.out):
+            self._say(f"{done_line(done)}. Loaded into the app: Esc to generate with it.", "ok")
+        else:
+            self._say(f"{done_line(done)}. Text is being generated, so the model in use stays until you "
+                      "load this one (Enter on Load).", "ok")
 
     def on_unmount(self) -> None:
         # The app is quitting mid-run: the trainer ends after its step (and saves), so

@@ -19,21 +19,29 @@ def human(n: float) -> str:
 
 
 class StatusBar(Widget):
-    """One row: ``model · params · val loss`` and ``state · chars · chars/s``."""
+    """One row: ``model · params · val loss``, a training going on (or done), and
+    ``state · chars · chars/s``."""
 
-    COMPONENT_CLASSES = {"status--model", "status--run"}
+    COMPONENT_CLASSES = {"status--model", "status--run", "status--train"}
     model_text: reactive[str] = reactive("starting…")
+    train_text: reactive[str] = reactive("")
     run_text: reactive[str] = reactive("")
 
     def render(self) -> Text:
         left = Text(self.model_text, style=self.get_component_rich_style("status--model"), no_wrap=True,
                     overflow="ellipsis")
+        train = Text(f" {self.train_text} " if self.train_text else "",
+                     style=self.get_component_rich_style("status--train"), no_wrap=True)
         right = Text(self.run_text, style=self.get_component_rich_style("status--run"), no_wrap=True)
-        gap = max(1, self.size.width - left.cell_len - right.cell_len)
-        return Text.assemble(left, " " * gap, right)
+        gap = max(1, self.size.width - left.cell_len - train.cell_len - right.cell_len)
+        return Text.assemble(left, " " * gap, train, " " if train else "", right)
 
     def show_model(self, text: str) -> None:
         self.model_text = text
+
+    def show_training(self, text: str) -> None:
+        """A training in the background: its progress, or a model it made ('' clears)."""
+        self.train_text = text
 
     def show_run(self, state: str, count: int, rate: float | None) -> None:
         """``state``: loading / ready / generating / stopped / done; rate in chars/s."""

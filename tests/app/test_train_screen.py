@@ -281,3 +281,36 @@ def test_default_budget_is_the_quick_presets_time_limit() -> None:
     from core.quick import QUICK
 
     assert DEFAULT_BUDGET == QUICK.time_limit
+
+
+def test_a_training_that_ends_mid_run_offers_its_model_and_takes_nothing_away(app_on, corpus_file: Path,
+                                                                               tiny_checkpoint: Path) -> None:
+    app = app_on(length=100_000, delay_ms=2, seed=4)
+
+    async def script(pilot) -> None:
+        await type_text(pilot, "KING:")
+        await pilot.press("enter")
+        run = app.main.run
+        screen = await open_train(pilot)
+        await choose(pilot, screen, corpus_file)
+        screen.action_start()
+        await wait_for(pilot, lambda: screen.chart.count("train") >= 1, "the first step")
+        await pilot.press("escape")
+        assert app.main.status.train_text.startswith("training ")  # shown on the main screen
+        await wait_for(pilot, lambda: screen.job.ended.is_set() and screen.state == "done", "the training")
+        await pilot.pause(0.3)
+        # The run goes on, on the model it started with; the new one is offered, not swapped in.
+        assert app.main.run is run and not run.finished
+        assert app.main.model.info.path == tiny_checkpoint
+        assert app.main.status.train_text == "new model ready · F6 to load"
+        count = run.count
+        await wait_for(pilot, lambda: run.count > count + 20, "the run still streaming")
+        # F6 then Enter loads it (the Train screen's Load button has the focus).
+        await pilot.press("f6")
+        assert app.screen is screen and app.focused is screen.query_one("#train-load")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.main.model.info.path == screen.out, "the trained model")
+        assert run.finished == "stopped"  # the user chose to swap: the run ends there
+        assert app.main.status.train_text == "" and app.trained is None
+
+    drive(app, script)
