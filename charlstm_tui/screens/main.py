@@ -63,6 +63,19 @@ def clipboard_method() -> str:
     return "file"
 
 
+def tmux_clipboard() -> str | None:
+    """tmux's ``set-clipboard`` option ("on", "external", "off"), or None if unknown.
+    Only "on" passes an application's OSC 52 write on to the terminal."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["tmux", "show-options", "-gv", "set-clipboard"], capture_output=True, text=True,
+                             timeout=1)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (out.stdout.strip() or None) if out.returncode == 0 else None
+
+
 class MainScreen(FrameFlusher, ExplorerScreen):
     """Prompt, stream, settings; owns the generation worker and the frame flush.
     The explorer's keys (heat-map, inspector, fork, ghost text) come from its base."""
@@ -274,15 +287,13 @@ class MainScreen(FrameFlusher, ExplorerScreen):
         self.app.push_screen(SaveScreen(default, write), done)
 
     def action_copy(self) -> None:
-        """Copy the last run's output: OSC 52 where the terminal takes it, else a file."""
+        """Copy the last run's output: sent to the terminal's clipboard (OSC 52), and
+        always saved to a file too, since no terminal says whether it took the text."""
         text = self.last_output()
         if not text:
             self.notify("Nothing to copy yet: generate something first.", severity="warning")
             return
         self.app.copy_to_clipboard(text)  # harmless where unsupported
-        if clipboard_method() == "osc52":
-            self.notify(f"Copied {len(text):,} characters to the clipboard (OSC 52).", title="Copied")
-            return
         from core.paths import data_dir
 
         path = data_dir() / "last-output.txt"
@@ -292,8 +303,16 @@ class MainScreen(FrameFlusher, ExplorerScreen):
         except OSError as e:
             self.notify(f"Could not save the output to {path}: {e.strerror or e}", severity="error")
             return
-        self.notify(f"This terminal may not accept OSC 52 clipboard writes, so the output "
-                    f"({len(text):,} characters) was saved to {path}", title="Saved to file")
+        n = f"{len(text):,} characters"
+        if clipboard_method() == "file":
+            self.notify(f"Saved the output to {path} ({n}): this terminal may not accept clipboard "
+                        "writes (OSC 52).", title="Copy")
+            return
+        why = ""
+        if os.environ.get("TMUX") and tmux_clipboard() != "on":
+            why = " tmux passes it on only with 'set -g set-clipboard on'."
+        self.notify(f"Sent {n} to the terminal's clipboard (OSC 52); the terminal may ignore it.{why} "
+                    f"It is also saved in {path}", title="Copy")
 
     def session_position(self, pos: int) -> int | None:
         """The model session's position for transcript position ``pos`` (None when that

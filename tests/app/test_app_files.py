@@ -69,8 +69,11 @@ def test_save_error_is_shown_in_the_dialog(app_on, tmp_path: Path) -> None:
     drive(app, script)
 
 
-def test_copy_uses_osc52_where_the_terminal_takes_it(app_on, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CHARLSTM_CLIPBOARD", "osc52")
+def test_copy_sends_osc52_and_says_only_that_it_was_sent(app_on, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inside tmux (set-clipboard external by default) nothing may reach the clipboard: the
+    notice says the text was sent, not copied, and names the file it is also saved in."""
+    monkeypatch.delenv("CHARLSTM_CLIPBOARD", raising=False)
+    monkeypatch.setenv("TMUX", "/nonexistent/tmux-socket,1,0")  # this tmux answers nothing: unknown
     app = app_on(length=30, seed=4, delay_ms=0)
 
     async def script(pilot) -> None:
@@ -80,7 +83,11 @@ def test_copy_uses_osc52_where_the_terminal_takes_it(app_on, monkeypatch: pytest
         await pilot.press("ctrl+o")
         out = app.main.last_output()
         assert len(out) == 30 and app.clipboard == out
-        assert any("clipboard (OSC 52)" in n.message for n in app._notifications)
+        path = data_dir() / "last-output.txt"
+        assert path.read_text() == out
+        [notice] = [n.message for n in app._notifications if n.title == "Copy"]
+        assert notice.startswith("Sent 30 characters to the terminal's clipboard (OSC 52)")
+        assert "set-clipboard on" in notice and str(path) in notice and "Copied" not in notice
 
     drive(app, script)
 
@@ -94,7 +101,8 @@ def test_copy_falls_back_to_a_file_and_says_so(app_on, monkeypatch: pytest.Monke
         await pilot.press("ctrl+o")
         path = data_dir() / "last-output.txt"
         assert path.read_text() == app.main.last_output()
-        assert any(str(path) in n.message and "OSC 52" in n.message for n in app._notifications)
+        [notice] = [n.message for n in app._notifications if n.title == "Copy"]
+        assert notice.startswith(f"Saved the output to {path} (30 characters)") and "OSC 52" in notice
 
     drive(app, script)
 
