@@ -25,7 +25,7 @@ A character-level LSTM continues your text one character at a time.
 Settings change mid-run (temperature, top-k, top-p, delay, length) and are saved for next time.
 [b]heat-map[/b] (F5) colours each generated character by the probability it had when it was sampled.
 [b]inspect[/b] (F8, or click the text): a cursor; the panel shows the 10 likeliest characters there, the entropy
-and the chosen one. Digits fork with a candidate, r resamples; [ and ] switch between a fork's branches.
+and the chosen one. Digits fork with a candidate, r resamples; \\[ and ] switch between a fork's branches.
 [b]ghost text[/b]: while you type, the likely continuation shows dimmed; Tab or → accepts it."""
 
 

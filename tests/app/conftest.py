@@ -93,6 +93,11 @@ async def paste(pilot: Pilot, text: str) -> None:
     await pilot.pause()
 
 
+def screen_lines(app: CharLSTMApp) -> list[str]:
+    """The screen as the user sees it, one string per row (the top screen drawn)."""
+    return ["".join(seg.text for seg in strip) for strip in app.screen._compositor.render_strips()]
+
+
 async def burst(pilot: Pilot, key: str, count: int) -> None:
     """Send ``key`` ``count`` times at once, as a held key or a fast typist does: every
     event is queued before the app handles the first."""

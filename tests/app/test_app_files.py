@@ -13,7 +13,7 @@ from charlstm_tui.screens.help import HelpScreen
 from charlstm_tui.screens.save import SaveScreen
 from core.paths import data_dir
 
-from .conftest import drive, finished, loaded, paste, type_text, wait_for
+from .conftest import drive, finished, loaded, paste, screen_lines, type_text, wait_for
 
 
 async def generate(pilot, prompt: str = "KING:") -> None:
@@ -116,6 +116,9 @@ def test_help_opens_with_f1_and_question_mark(app_on) -> None:
         keys = app.screen.keys_text()
         for words in ("Generate", "Stop", "Continue", "Regenerate", "Clear", "Save", "Copy", "History back"):
             assert words in keys
+        shown = " ".join(line.strip("│ ") for line in screen_lines(app))
+        assert "r resamples; [ and ] switch between a fork's branches" in shown  # not eaten as markup
+        assert "[ / ]" in keys or ("[" in keys and "]" in keys)
         await pilot.press("escape")
         assert app.screen is app.main
         await paste(pilot, "text?")  # '?' typed in the prompt is text, not help
