@@ -20,7 +20,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.signal import Signal
 
-from .bridge import LoadedModel, load_model
+from .bridge import LoadedModel, checkpoint_problem, load_model, problem_of
 from .messages import ModelFailed, ModelLoaded
 from .screens.main import MainScreen
 from .settings import History, load_settings
@@ -77,21 +77,22 @@ class CharLSTMApp(App[None]):
     # -- the model -------------------------------------------------------------------------
     def open_checkpoint(self, path: Path) -> None:
         """Load ``path`` in the background; the main screen shows the loading state.
-        (The Train screen calls this with the checkpoint it just wrote.)"""
+        A path that is no file is said at once, without waiting for torch to import."""
+        path = Path(path)
+        problem = checkpoint_problem(path)
+        if problem is not None:
+            self.post_message(ModelFailed(path, problem))
+            return
         self.main.model_loading(path)
-        self._load(Path(path))
+        self._load(path)
 
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
     def _load(self, path: Path) -> None:
-        from core.errors import CharLSTMError
-
         try:
             model = load_model(path)
             self.main.generator.prepare(model)  # fork the generation process while torch is idle
-        except CharLSTMError as e:
-            self.post_message(ModelFailed(path, str(e)))
         except Exception as e:  # noqa: BLE001  (anything else is still shown, never a traceback)
-            self.post_message(ModelFailed(path, f"could not load {path}: {type(e).__name__}: {e}"))
+            self.post_message(ModelFailed(path, problem_of(e)))
         else:
             self.post_message(ModelLoaded(model))
 
@@ -143,23 +144,23 @@ class CharLSTMApp(App[None]):
         self.main.model_failed()
         error = message.error
         if not self.explicit and not message.path.exists() and self.main.model is None:
-            error = (f"the bundled model is not installed at {message.path}; pick a checkpoint, "
-                     "or start with --checkpoint FILE (or CHARLSTM_CHECKPOINT)")
+            error = f"the bundled model is not installed at {message.path}"
         self._pick_checkpoint(error)
 
     def _pick_checkpoint(self, error: str | None = None) -> None:
+        """The checkpoint dialog: Open, Use the bundled model, and Cancel (or Quit while no
+        model is loaded). Esc only closes it."""
+        from . import BUNDLED_CHECKPOINT
         from .screens.checkpoint import CheckpointScreen
-
-        has_model = self.main.model is not None
 
         def chosen(path: Path | None) -> None:
             if path is not None:
-                self.explicit = True
+                self.explicit = self.explicit or path != BUNDLED_CHECKPOINT
                 self.open_checkpoint(path)
-            elif not has_model:
-                self.exit()  # nothing loaded and the user declined: nothing to do here
 
-        self.push_screen(CheckpointScreen(self.checkpoint, error, can_cancel=has_model), chosen)
+        bundled = BUNDLED_CHECKPOINT if BUNDLED_CHECKPOINT.is_file() else None
+        self.push_screen(CheckpointScreen(self.checkpoint, error, has_model=self.main.model is not None,
+                                          bundled=bundled), chosen)
 
     # -- actions ---------------------------------------------------------------------------
     def action_open_checkpoint(self) -> None:

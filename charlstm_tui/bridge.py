@@ -79,6 +79,30 @@ def error_text(e: BaseException) -> str:
     return str(e) if isinstance(e, CharLSTMError) else f"{type(e).__name__}: {e}"
 
 
+def checkpoint_problem(path: Path) -> str | None:
+    """What is wrong with ``path`` as a checkpoint before reading it, or None. A stat, not
+    a load: the app says it at once instead of after importing torch."""
+    import stat
+
+    try:
+        mode = Path(path).expanduser().stat().st_mode
+    except FileNotFoundError:
+        return f"{path} does not exist"
+    except OSError as e:
+        return f"cannot open {path}: {e.strerror or e}"
+    if stat.S_ISDIR(mode):
+        return f"{path} is a folder, not a checkpoint file"
+    if not stat.S_ISREG(mode):
+        return f"{path} is not a regular file (a pipe, socket or device)"
+    return None
+
+
+def problem_of(e: BaseException) -> str:
+    """A load error's problem without core's fix, which names command-line options:
+    core's messages read "problem; fix", and the app gives its own fix (a dialog)."""
+    return error_text(e).split("; ")[0]
+
+
 def generation_threads() -> int:
     """Torch threads for generation: one by default, leaving a core for the UI.
 

@@ -36,9 +36,10 @@ def domain_errors() -> Iterator[None]:
 
 def checkpoint_option(f: Any, must_exist: bool = True) -> Any:
     """``--checkpoint``. ``must_exist``: click checks the path first, so a missing file is
-    one line without importing torch. The app's group option leaves that to the app."""
+    one line without importing torch. The app's group option leaves that to the app, which
+    says what is wrong with any path (missing, a folder) in its checkpoint dialog."""
     return click.option(
-        "--checkpoint", "-c", type=click.Path(exists=must_exist, dir_okay=False, path_type=Path),
+        "--checkpoint", "-c", type=click.Path(exists=must_exist, dir_okay=not must_exist, path_type=Path),
         envvar=CHECKPOINT_ENV, default=None, show_envvar=True,
         help="Checkpoint file [default: the bundled Tiny Shakespeare model].",
     )(f)

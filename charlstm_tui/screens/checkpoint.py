@@ -1,8 +1,9 @@
 """Pick a checkpoint file: after a load error, or to open another model.
 
 With an ``error``, the screen says what went wrong and how to fix it. The user types a
-path (Tab accepts the completion) or picks a ``.pt`` file in the tree. Dismisses with
-the chosen path, or None (Esc).
+path (Tab accepts the completion), picks a ``.pt`` file in the tree, or takes the bundled
+model. Dismisses with the chosen path, or None (Esc, Cancel). While no model is loaded
+the dialog also offers Quit; Esc still only closes it.
 """
 
 from __future__ import annotations
@@ -51,9 +52,10 @@ class CheckpointScreen(ModalScreen[Path | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, start: Path, error: str | None = None, can_cancel: bool = True) -> None:
+    def __init__(self, start: Path, error: str | None = None, has_model: bool = True,
+                 bundled: Path | None = None) -> None:
         super().__init__()
-        self.start, self.error, self.can_cancel = start, error, can_cancel
+        self.start, self.error, self.has_model, self.bundled = start, error, has_model, bundled
 
     def compose(self) -> ComposeResult:
         folder = self.start if self.start.is_dir() else self.start.parent
@@ -62,18 +64,23 @@ class CheckpointScreen(ModalScreen[Path | None]):
         with Vertical(id="dialog", classes="-error" if self.error else ""):
             if self.error:
                 yield Label("Cannot open the checkpoint", id="dialog-title")
-                yield Static(self.error, id="dialog-error")
-                yield Static("Fix: pick another checkpoint file below, or train one with "
-                             "'charlstm-tui train --data FILE'.", classes="dialog-hint")
+                yield Static(self.error, id="dialog-error", markup=False)
+                yield Static("Fix: pick another checkpoint file below"
+                             + (", or use the bundled model." if self.bundled else ".")
+                             + " To make one from your own text: Esc, then F6.", classes="dialog-hint")
             else:
                 yield Label("Open a checkpoint", id="dialog-title")
             yield Input(str(self.start), id="path", placeholder="path/to/model.pt",
                         suggester=PathSuggester())
-            yield Static("", id="path-error")
+            yield Static("", id="path-error", markup=False)
             yield CheckpointTree(folder, id="tree")
             with Horizontal(id="dialog-buttons"):
                 yield Button("Open", id="open", variant="primary", compact=True)
-                yield Button("Cancel" if self.can_cancel else "Quit", id="cancel", compact=True)
+                if self.bundled is not None:
+                    yield Button("Use the bundled model", id="bundled", compact=True)
+                if not self.has_model:
+                    yield Button("Quit", id="quit", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#path", Input).focus()
@@ -81,10 +88,11 @@ class CheckpointScreen(ModalScreen[Path | None]):
     @on(Input.Submitted, "#path")
     @on(Button.Pressed, "#open")
     def _open(self) -> None:
+        from ..bridge import checkpoint_problem
+
         value = self.query_one("#path", Input).value.strip()
         path = Path(os.path.expanduser(value)) if value else Path()
-        problem = ("type a path" if not value else f"{path} does not exist" if not path.exists()
-                   else f"{path} is a folder: pick a .pt file in it" if path.is_dir() else None)
+        problem = "type a path" if not value else checkpoint_problem(path)
         if problem:
             self.query_one("#path-error", Static).update(problem)
             return
@@ -94,6 +102,14 @@ class CheckpointScreen(ModalScreen[Path | None]):
     def _picked(self, event: DirectoryTree.FileSelected) -> None:
         self.query_one("#path", Input).value = str(event.path)
         self.dismiss(event.path)
+
+    @on(Button.Pressed, "#bundled")
+    def _bundled(self) -> None:
+        self.dismiss(self.bundled)
+
+    @on(Button.Pressed, "#quit")
+    def _quit(self) -> None:
+        self.app.exit()
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:

@@ -101,6 +101,7 @@ class MainScreen(FrameFlusher, ExplorerScreen):
         self.history = history
         self.model: LoadedModel | None = None
         self.run: Run | None = None  # the run on screen (streaming or last finished)
+        self.loading_model = True  # a model is on its way (the app starts by loading one)
         self._pending: Callable[[], None] | None = None  # an action asked for while the model loads
         # Where the model's context starts in the transcript: from there on, transcript
         # position p is session position p - context_start (see session_position).
@@ -157,6 +158,7 @@ class MainScreen(FrameFlusher, ExplorerScreen):
     # -- the model -----------------------------------------------------------------------
     def model_loading(self, path: Path) -> None:
         """Show the loading state (called by the app as it starts a load)."""
+        self.loading_model = True
         self.output.loading = True
         self.status.show_model(f"loading {path.name}…")
         self.status.show_run("loading", 0, None)
@@ -165,7 +167,7 @@ class MainScreen(FrameFlusher, ExplorerScreen):
         """Use a freshly loaded model; the transcript stays, the context starts over."""
         self._stop_current()
         switched = self.model is not None
-        self.model = model
+        self.model, self.loading_model = model, False
         self.generator.set_model(model)
         self.context_start = self.output.transcript.end  # a new model reads from here on
         self.output.loading = False
@@ -181,17 +183,23 @@ class MainScreen(FrameFlusher, ExplorerScreen):
 
     def model_failed(self) -> None:
         """Loading failed: leave the loading state (the app shows what went wrong)."""
+        self.loading_model = False
+        self._pending = None
         self.output.loading = False
         if self.model is not None:
             self.status.show_model(self.model.info.summary())
         else:
-            self.status.show_model("no model loaded: Ctrl+P → Open checkpoint")
+            self.status.show_model("no model loaded · Enter opens one")
         self.status.show_run("idle", 0, None)
 
     def _need_model(self, action: Callable[[], None]) -> bool:
         """True if the model is there; otherwise run ``action`` once it is."""
         if self.model is not None:
             return True
+        if not self.loading_model:
+            self.notify("No model is loaded: open a checkpoint, or use the bundled model.", severity="warning")
+            self.app.action_open_checkpoint()
+            return False
         self._pending = action
         self.notify("The model is still loading; this will run as soon as it is ready.")
         return False

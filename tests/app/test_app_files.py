@@ -3,9 +3,11 @@ error screen for a missing or corrupt checkpoint."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from textual.widgets import Button
 
 from charlstm_tui.app import CharLSTMApp
 from charlstm_tui.screens.checkpoint import CheckpointScreen
@@ -211,7 +213,7 @@ def test_bad_checkpoint_opens_the_error_screen_then_a_good_one_loads(kind: str, 
         await wait_for(pilot, lambda: isinstance(app.screen, CheckpointScreen) and app.screen.query("#path"),
                        "the error screen")
         error = str(app.screen.query_one("#dialog-error").render())
-        want = {"missing": "not found", "corrupt": "corrupt", "bundled": "bundled model is not installed"}[kind]
+        want = {"missing": "does not exist", "corrupt": "corrupt", "bundled": "bundled model is not installed"}[kind]
         assert want in error and str(bad) in error
         assert "Fix:" in str(app.screen.query_one(".dialog-hint").render())
         app.screen.query_one("#path").value = str(tiny_checkpoint)
@@ -222,14 +224,73 @@ def test_bad_checkpoint_opens_the_error_screen_then_a_good_one_loads(kind: str, 
     drive(app, script, wait_loaded=False)
 
 
-def test_declining_the_error_screen_quits(tmp_path: Path) -> None:
+def test_escape_closes_the_error_screen_and_the_app_stays(tmp_path: Path, tiny_checkpoint: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Esc closes a dialog, even the one at start-up; Quit quits; the bundled model is a button."""
+    import charlstm_tui
+
+    monkeypatch.setattr(charlstm_tui, "BUNDLED_CHECKPOINT", tiny_checkpoint)
     app = CharLSTMApp(tmp_path / "missing.pt", explicit=True)
 
     async def script(pilot) -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, CheckpointScreen) and app.screen.query("#path"),
                        "the error screen")
-        assert str(app.screen.query_one("#cancel").label) == "Quit"
+        dialog = app.screen
+        assert [str(b.label) for b in dialog.query(Button)] == ["Open", "Use the bundled model", "Quit", "Cancel"]
+        assert "missing.pt does not exist" in str(dialog.query_one("#dialog-error").render())
         await pilot.press("escape")
+        await pilot.pause()
+        assert app.is_running and app.screen is app.main and app.main.model is None
+        assert app.main.status.model_text == "no model loaded · Enter opens one"
+        await type_text(pilot, "KING:")
+        await pilot.press("enter")  # nothing to generate with: the dialog comes back
+        await wait_for(pilot, lambda: isinstance(app.screen, CheckpointScreen) and app.screen.query("#bundled"),
+                       "the dialog again")
+        app.screen.query_one("#bundled", Button).press()
+        await loaded(pilot)
+        assert app.screen is app.main and app.main.model.info.path == tiny_checkpoint
+        app.action_open_checkpoint()  # with a model loaded: no Quit, Esc closes
+        await wait_for(pilot, lambda: isinstance(app.screen, CheckpointScreen) and app.screen.query("#path"),
+                       "the picker")
+        assert not app.screen.query("#quit")
+        await pilot.press("escape")
+        assert app.screen is app.main and app.is_running
+
+    drive(app, script, wait_loaded=False)
+
+
+def test_quit_on_the_error_screen_quits(tmp_path: Path) -> None:
+    app = CharLSTMApp(tmp_path / "missing.pt", explicit=True)
+
+    async def script(pilot) -> None:
+        await wait_for(pilot, lambda: isinstance(app.screen, CheckpointScreen) and app.screen.query("#quit"),
+                       "the error screen")
+        app.screen.query_one("#quit", Button).press()
         await wait_for(pilot, lambda: not app.is_running, "the app to exit")
+
+    drive(app, script, wait_loaded=False)
+
+
+@pytest.mark.parametrize("kind", ["folder", "fifo"])
+def test_a_path_that_is_no_file_is_said_before_any_load(kind: str, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import charlstm_tui.app as app_module
+
+    def never(path):
+        raise AssertionError("load_model was called for a path that is no file")
+
+    monkeypatch.setattr(app_module, "load_model", never)
+    path = tmp_path
+    if kind == "fifo":
+        path = tmp_path / "model.pt"
+        os.mkfifo(path)
+    app = CharLSTMApp(path, explicit=True)
+
+    async def script(pilot) -> None:
+        await wait_for(pilot, lambda: isinstance(app.screen, CheckpointScreen) and app.screen.query("#path"),
+                       "the error screen")
+        error = str(app.screen.query_one("#dialog-error").render())
+        assert error == {"folder": f"{path} is a folder, not a checkpoint file",
+                         "fifo": f"{path} is not a regular file (a pipe, socket or device)"}[kind]
 
     drive(app, script, wait_loaded=False)

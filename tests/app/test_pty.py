@@ -112,9 +112,16 @@ def test_escape_stops_and_ctrl_q_quits_mid_stream(tmux, tiny_checkpoint: Path) -
     t.wait(lambda s: t.dead(), "the app to exit promptly", timeout=15)
 
 
-def test_missing_checkpoint_shows_the_error_screen(tmux, tmp_path: Path) -> None:
-    t = tmux("--checkpoint", str(tmp_path / "nope.pt"))
+@pytest.mark.parametrize("kind", ["missing", "folder"])
+def test_a_bad_checkpoint_path_shows_the_dialog_at_once(tmux, tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "nope.pt" if kind == "missing" else tmp_path
+    t = tmux("--checkpoint", str(path))
     screen = t.wait(lambda s: "Cannot open the checkpoint" in s, "the error screen")
-    assert "not found" in screen and "Traceback" not in screen
-    t.keys("Escape")
+    words = " ".join(" ".join(line.strip(" │").split()) for line in screen.splitlines())
+    assert {"missing": "does not exist", "folder": "is a folder, not a checkpoint file"}[kind] in words, screen
+    assert "Traceback" not in screen
+    t.keys("Escape")  # closes the dialog; the app stays
+    t.wait(lambda s: "no model loaded" in s, "the main screen")
+    assert not t.dead()
+    t.keys("C-q")
     t.wait(lambda s: t.dead(), "the app to exit")
