@@ -20,6 +20,7 @@ Nothing here imports Textual, and nothing imports torch until a model is loaded.
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import threading
 import time
@@ -447,6 +448,16 @@ def sweep(model: LoadedModel, prompt_ids: list[int], temperatures: list[float], 
         if s.delay_ms:
             run.stop.wait(s.delay_ms / 1000)  # the typewriter; wakes at once on a stop
     return "stopped" if run.stopped else "done"
+
+
+def sweep_bits(model: LoadedModel, prompt_ids: list[int], streams: list[str]) -> list[float]:
+    """Bits per character of each sweep column's text by the model at temperature 1, read
+    after the prompt: one measure for every column (NaN for a column with no text)."""
+    from core.score import continuation_surprise
+
+    rows = [model.vocab.encode(text) for text in streams]
+    surprise = continuation_surprise(model.session.sampler.model, model.vocab, prompt_ids, rows)
+    return [sum(s) / len(s) / math.log(2) if s else math.nan for s in surprise]
 
 
 def score(model: LoadedModel, text: str) -> tuple["TextScore", str]:

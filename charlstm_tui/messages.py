@@ -106,6 +106,16 @@ class TextScored(Message):
 
 
 @dataclass
+class SweepMeasured(Message):
+    """The sweep's columns, measured once it ended: bits/char of each column's text at
+    temperature 1 (``bits``), or ``error``. ``run`` tells stale answers apart."""
+
+    run: "Run"
+    bits: list[float]
+    error: str | None = None
+
+
+@dataclass
 class CardRead(Message):
     """The Training view read a checkpoint file's card, or could not (``error``)."""
 

@@ -26,8 +26,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, Static
 from textual.worker import get_current_worker
 
-from ..bridge import LoadedModel, Run, SweepBuffer, error_text, sweep
-from ..messages import GenerationEnded
+from ..bridge import LoadedModel, Run, SweepBuffer, error_text, sweep, sweep_bits
+from ..messages import GenerationEnded, SweepMeasured
 from ..settings import FIELD_BY_NAME, InvalidValue
 from ..widgets.output import MODEL, PROMPT, OutputView
 from ..widgets.prompt import PromptArea
@@ -73,7 +73,8 @@ class SweepScreen(FrameFlusher, Screen):
         self.temperatures: list[float] = list(DEFAULT_TEMPERATURES)  # of the columns on screen
         self.seed: int | None = None  # the seed of the sweep on screen
         self._out_start = 0  # where the generated text starts in each column's transcript
-        self._prob_sums: list[float] = []  # per column: sum of the chosen characters' probabilities
+        self._swept: tuple[LoadedModel, list[int]] | None = None  # the model and prompt ids of the sweep on screen
+        self.bits: list[float] = []  # per column, once measured: bits/char of its text at T=1
 
     # -- layout ------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -164,7 +165,7 @@ class SweepScreen(FrameFlusher, Screen):
             column.append(text, PROMPT)
             column.unsettle()
         self._out_start = self.columns[0].transcript.end
-        self._prob_sums = [0.0] * len(temperatures)
+        self._swept, self.bits = (model, ids), []
         run = Run("sweep")
         self.run = run
         self.buffer.start(run)
@@ -226,21 +227,41 @@ class SweepScreen(FrameFlusher, Screen):
         n = len(self.temperatures)
         run.last_at = time.perf_counter()
         run.count += len(text) // n
-        for i, (column, (chars, p)) in enumerate(zip(self.columns, SweepBuffer.split(text, probs, n))):
+        for column, (chars, p) in zip(self.columns, SweepBuffer.split(text, probs, n)):
             column.append(chars, MODEL, p)
-            self._prob_sums[i] += sum(p)
 
     def _settle(self) -> None:
         for column in self.columns:
             column.settle()
+        self._show_subtitles()
+        run = self.run
+        if run is not None and run.finished and run.count and self._swept is not None and not self.bits:
+            self._measure(run, *self._swept, self.streams())
+
+    @work(thread=True, exclusive=True, group="sweep-measure", exit_on_error=False)
+    def _measure(self, run: Run, model: LoadedModel, ids: list[int], streams: list[str]) -> None:
+        """Each column's bits/char at temperature 1: one measure, whatever it was sampled at."""
+        try:
+            self.post_message(SweepMeasured(run, sweep_bits(model, ids, streams)))
+        except Exception as e:  # noqa: BLE001  (shown as a notice, never a traceback)
+            self.post_message(SweepMeasured(run, [], error_text(e)))
+
+    @on(SweepMeasured)
+    def _measured(self, event: SweepMeasured) -> None:
+        if event.run is not self.run:
+            return
+        if event.error:
+            self.notify(event.error, title="Could not measure the sweep", severity="warning")
+        self.bits = event.bits
         self._show_subtitles()
 
     def _show_subtitles(self) -> None:
         # Only once a sweep ends: a new border subtitle repaints the whole column, four
         # times over, which would cost the UI more than all the streamed text.
         count = self.run.count if self.run else 0
-        for column, total in zip(self.columns, self._prob_sums):
-            column.border_subtitle = f"{count:,} chars · mean p {total / count:.2f}" if count else ""
+        for i, column in enumerate(self.columns):
+            bits = f"{self.bits[i]:.2f} bits/char (T 1) · " if i < len(self.bits) else ""
+            column.border_subtitle = f"{bits}{count:,} chars" if count else ""
 
     def _show_status(self) -> None:
         model = self.app.main.model

@@ -113,8 +113,9 @@ def test_one_batched_forward_pass_per_step(app_on) -> None:
             hook.remove()
         assert [len(s) for s in screen.streams()] == [40] * 5
         # The prompt was read once for all five streams (a (5, 5, H) batch), then every
-        # character of all five came from one fused step of batch 5.
-        assert len(primes) == 1 and primes[0][:2] == (5, 5)
+        # character of all five came from one fused step of batch 5. Once it ended, the
+        # measure read the prompt and the 40 characters once more, for all five at once.
+        assert [p[:2] for p in primes] == [(5, 5), (5, 5), (5, 40)]
         assert counting.batches == [(5,)] * 40
 
     drive(app, script)
@@ -185,3 +186,34 @@ def test_parse_temperatures() -> None:
     for bad, why in (("", "type one or more"), ("0 3", "out of range"), ("1 " * 9, "at most 8")):
         with pytest.raises(InvalidValue, match=why):
             parse_temperatures(bad)
+
+
+def test_every_column_is_measured_the_same_way(app_on, tiny_checkpoint) -> None:
+    """Each column's figure is the model's bits/char at T 1 of the text it wrote, read after
+    the prompt, whatever temperature it was sampled at: figures compare across columns."""
+    import math
+
+    import torch
+    from torch.nn import functional as F
+
+    app = app_on(delay_ms=0)
+
+    async def script(pilot) -> None:
+        screen = await open_sweep(pilot, length=120, seed=3)
+        await pilot.press("enter")
+        await sweep_done(pilot, screen)
+        await wait_for(pilot, lambda: len(screen.bits) == 4, "the columns' measure")
+        ckpt = load_checkpoint(tiny_checkpoint)
+        model = ckpt.build_model().eval()
+        prompt = ckpt.vocab.encode("KING:")
+        for column, text, bits in zip(screen.columns, screen.streams(), screen.bits):
+            ids = prompt + ckpt.vocab.encode(text)
+            with torch.no_grad():
+                logits, _ = model(torch.tensor([ids[:-1]]))
+            want = F.cross_entropy(logits[0, len(prompt) - 1:], torch.tensor(ids[len(prompt):])).item() / math.log(2)
+            assert bits == pytest.approx(want, abs=1e-4)
+            assert column.border_subtitle == f"{bits:.2f} bits/char (T 1) · 120 chars"
+        assert screen.bits[0] == min(screen.bits)  # greedy text is the likeliest at T 1
+        assert screen.bits[-1] == max(screen.bits)  # and T 1.2 the least likely
+
+    drive(app, script)
