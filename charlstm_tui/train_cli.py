@@ -77,7 +77,8 @@ def train(data_arg: str, out: Path | None, preset: str | None, resume: Path | No
 
     main_rank = int(os.environ.get("RANK", "0")) == 0
     with domain_errors():
-        config, data, data_name, resume_ckpt, out = _prepare(data_arg, out, preset, resume, options, main_rank)
+        config, data, data_path, data_name, resume_ckpt, out = _prepare(data_arg, out, preset, resume, options,
+                                                                         main_rank)
     from core.train import last_path, train as run
     from .train_view import LogLines, RichBar
 
@@ -96,7 +97,8 @@ def train(data_arg: str, out: Path | None, preset: str | None, resume: Path | No
     try:
         with domain_errors(), view:
             view.start(config, data, data_name, resumed_step=resume_ckpt.step if resume_ckpt else 0)
-            for event in run(config, data, out, resume=resume_ckpt, stop=stop, data_name=data_name):
+            for event in run(config, data, out, resume=resume_ckpt, stop=stop, data_name=data_name,
+                             inputs=[("--data", data_path)]):
                 view.show(event)
     finally:
         for sig, handler in previous.items():
@@ -110,8 +112,8 @@ def train(data_arg: str, out: Path | None, preset: str | None, resume: Path | No
 
 
 def _prepare(data_arg: str, out: Path | None, preset: str | None, resume: Path | None,
-             options: dict[str, Any], main_rank: bool) -> tuple[Any, Any, str, Any, Path]:
-    """Options -> (TrainConfig, TextData, data name, resume Checkpoint or None, out), or a clear error."""
+             options: dict[str, Any], main_rank: bool) -> tuple[Any, Any, Path, str, Any, Path]:
+    """Options -> (TrainConfig, TextData, data file, data name, resume Checkpoint or None, out), or a clear error."""
     from core.checkpoint import load_checkpoint
     from core.data import TextData, load_text
     from core.errors import VocabError
@@ -142,7 +144,7 @@ def _prepare(data_arg: str, out: Path | None, preset: str | None, resume: Path |
                          e.unknown) from None
     if out is None:
         out = resume.with_name(resume.name.replace(".last.pt", ".pt")) if resume else Path(f"{data_name}.pt")
-    return config, data, data_name, resume_ckpt, out
+    return config, data, path, data_name, resume_ckpt, out
 
 
 def _data_path(data_arg: str, main_rank: bool) -> tuple[Path, str]:

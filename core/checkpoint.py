@@ -3,29 +3,68 @@
 The file is a ``torch.save`` zip of primitives and tensors only, read back with
 ``torch.load(weights_only=True)``, whose unpickler refuses every global that is not a
 tensor or a primitive container. Loading a checkpoint therefore never runs code
-from the file. Writes are atomic: temp file in the same folder, fsync, os.replace.
+from the file. What it holds is then checked once, against :data:`TRAIN_FIELDS` and
+the model's own shapes, so every command can trust it. Writes are atomic (see
+:mod:`core.files`).
 """
 
 from __future__ import annotations
 
 import errno
-import os
+import io
 import pickle
+import pickletools
 import re
-import tempfile
 import warnings
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .errors import CheckpointError
+from . import schema
+from .errors import CharLSTMError, CheckpointError
+from .files import atomic_write, open_input, os_reason
 from .model import LMNet, ModelConfig
 from .vocab import CharVocab
 
 FORMAT = "charlstm-tui"
 VERSION = 1
+DEFAULT_BLOCK_SIZE = 256  # the lab's, for a checkpoint that does not say
+
+# The documented fields of a checkpoint's training metadata (``train``) and of its resume
+# state, each checked at load. Fields not named here are kept unchecked: a newer version
+# may add some, as it may add entries beside these (tensors of plain data included).
+_EVAL = schema.mapping({"step": schema.integer(0), "train_loss": schema.number(finite=False),
+                        "val_loss": schema.number(finite=False), "lr": schema.number(finite=False),
+                        "tokens_per_s": schema.number(finite=False), "elapsed": schema.number(finite=False)})
+TRAIN_FIELDS: dict[str, schema.Check] = {
+    "step": schema.integer(0),
+    "best_val_loss": schema.optional(schema.number(finite=False)),
+    "history": schema.list_of(_EVAL),
+    # The whole recipe is checked by TrainConfig.from_dict when a run resumes; what every
+    # command reads is checked here.
+    "config": schema.mapping({"block_size": schema.integer(1), "preset": schema.text}),
+    "elapsed": schema.number(0),
+    "tokens_seen": schema.integer(0),
+    "data": schema.text,
+    "data_chars": schema.integer(0),
+    "world_size": schema.integer(1),
+}
+
+
+def _tensor(value: Any, field: str) -> None:
+    if not isinstance(value, torch.Tensor):
+        schema.fail(field, "a tensor", value)
+
+
+RESUME_FIELDS: dict[str, schema.Check] = {
+    "optimizer": schema.mapping({"state": schema.mapping(), "param_groups": schema.list_of(schema.mapping())}),
+    "scaler": schema.optional(schema.mapping()),
+    "rng": schema.list_of(schema.mapping(values=_tensor)),  # one per rank
+    "ema": schema.mapping(values=_tensor),
+}
 
 
 @dataclass
@@ -39,6 +78,7 @@ class Checkpoint:
     state_dict: dict[str, torch.Tensor]
     train: dict[str, Any] = field(default_factory=dict)
     resume: dict[str, Any] | None = None  # optimizer + RNG states; only in "last" files
+    path: Path | None = None  # the file it was read from
 
     @property
     def best_val_loss(self) -> float | None:
@@ -51,6 +91,11 @@ class Checkpoint:
     @property
     def history(self) -> list[dict[str, Any]]:
         return list(self.train.get("history", []))
+
+    @property
+    def block_size(self) -> int:
+        """The context it was trained on: the window of ``window`` mode and ``eval``."""
+        return int((self.train.get("config") or {}).get("block_size", DEFAULT_BLOCK_SIZE))
 
     def build_model(self) -> LMNet:
         """An :class:`LMNet` in eval mode with these weights, upcast to fp32."""
@@ -80,37 +125,16 @@ def save_checkpoint(path: str | Path, ckpt: Checkpoint, half: bool = False) -> P
     }
     if ckpt.resume is not None:
         payload["resume"] = ckpt.resume
-    tmp_name = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.chmod(tmp_name, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual file mode
-        with os.fdopen(fd, "wb") as f:
+        with atomic_write(path, "checkpoint", check=lambda tmp: _check_loadable(tmp, path)) as f:
             torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        _check_loadable(tmp_name, path)
-        os.replace(tmp_name, path)
-        tmp_name = None
-        _fsync_dir(path.parent)
-    except (OSError, RuntimeError) as e:
+    except RuntimeError as e:
         # torch.save reports a failed write (disk full, file too large) as a RuntimeError
         # ("unexpected pos ...") whose context is the OSError.
-        if not isinstance(e, OSError):
-            if not isinstance(e.__context__, OSError):
-                raise
-            e = e.__context__
-        what = "the disk is full" if e.errno == errno.ENOSPC else (e.strerror or str(e))
-        raise CheckpointError(
-            f"cannot write checkpoint {path}: {what}; free space or choose another --out "
-            "(any earlier file there is intact)"
-        ) from None
-    finally:
-        if tmp_name is not None:
-            try:
-                os.unlink(tmp_name)
-            except OSError:
-                pass
+        if not isinstance(e.__context__, OSError):
+            raise
+        raise CheckpointError(f"cannot write checkpoint {path}: {os_reason(e.__context__)}; free space or choose "
+                              "another path (any earlier file there is intact)") from None
     return path
 
 
@@ -129,51 +153,73 @@ def _check_loadable(tmp_name: str, path: Path) -> None:
         ) from None
 
 
-def _read_umask() -> int:
-    mask = os.umask(0)  # the only way to read it is to set it; done once, at import
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _read_umask()
-
-
-def _fsync_dir(folder: Path) -> None:
-    # The rename is durable only once the directory entry is on disk too.
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+ZIP_MAGIC = b"PK\x03\x04"  # torch.save's format since torch 1.6
+PICKLE_MAGIC = b"\x80"  # the legacy format, and a bare pickle: the PROTO opcode first
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
-    """Read a checkpoint onto the CPU, never executing code from the file."""
+    """Read a checkpoint onto the CPU, never executing code from the file, and check
+    what it holds; every way this fails is one :class:`CheckpointError` line."""
     path = Path(path).expanduser()
-    if not path.exists():
-        raise CheckpointError(f"checkpoint not found: {path}; pass --checkpoint with an existing .pt file")
-    if path.is_dir():
-        raise CheckpointError(f"checkpoint path is a directory: {path}; pass the .pt file inside it")
-    try:
-        with warnings.catch_warnings():  # torch's warnings about odd files would precede our one-line error
-            warnings.simplefilter("ignore")
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001  garbage bytes make the unpickler raise anything (KeyError, ...)
-        if isinstance(e, pickle.UnpicklingError) and "Unsupported global" in str(e):
-            # The file names a class or function to call: exactly what weights_only exists to refuse.
+    with open_input(path, "checkpoint", CheckpointError, per_byte=1.5) as f:
+        head = f.read(4096)
+        if not head.startswith((ZIP_MAGIC, PICKLE_MAGIC)):
+            looks = "an empty file" if not head else "a text file" if _looks_like_text(head) else "some other kind of file"
+            raise CheckpointError(f"{path} is not a checkpoint at all: it is {looks}, not a zip or torch file; "
+                                  "pass a .pt file written by charlstm-tui train")
+        f.seek(0)
+        try:
+            with warnings.catch_warnings():  # torch's warnings about odd files would precede our one-line error
+                warnings.simplefilter("ignore")
+                payload = torch.load(f, map_location="cpu", weights_only=True)
+        except Exception as e:  # noqa: BLE001  garbage bytes make the unpickler raise anything (KeyError, ...)
+            if isinstance(e, MemoryError) or isinstance(e, OSError) and e.errno != errno.EINVAL:
+                raise  # a read that failed, not a file that is damaged (a bad offset seeks to EINVAL)
+            f.seek(0)
+            refused = _refused_object(f.read(), e)
+            if refused is not None:
+                raise CheckpointError(
+                    f"refusing to load {path}: it holds code or objects that are not allowed in a checkpoint "
+                    f"({refused}); it was not loaded and nothing in it ran. Only load checkpoints written by "
+                    "charlstm-tui"
+                ) from None
             raise CheckpointError(
-                f"refusing to load {path}: it holds objects other than tensors and plain data "
-                "(possibly code); only load checkpoints written by charlstm-tui"
+                f"checkpoint {path} is truncated or corrupt ({type(e).__name__}); re-download it or use the 'last' "
+                "file from training"
             ) from None
-        raise CheckpointError(
-            f"checkpoint {path} is truncated or corrupt ({type(e).__name__}); re-download it or use the 'last' file from training"
-        ) from None
     return _from_payload(payload, path)
+
+
+def _looks_like_text(head: bytes) -> bool:
+    text = head.decode("utf-8", "replace")
+    return "\ufffd" not in text[:-1] and all(c.isprintable() or c in "\t\n\r\f\ufffd" for c in text)
+
+
+def _refused_object(raw: bytes, error: Exception) -> str | None:
+    """What the weights-only unpickler refused, when the file is a well-formed pickle
+    that asks for a global or an object-building opcode it does not allow; None when
+    the file is damaged instead (its pickle does not parse)."""
+    if not isinstance(error, pickle.UnpicklingError):
+        return None
+    named = re.search(r"GLOBAL ([\w.]+)", str(error))
+    if named:
+        return named[1]
+    data = raw
+    if raw.startswith(ZIP_MAGIC):
+        try:
+            with zipfile.ZipFile(io.BytesIO(raw)) as z:
+                name = next(n for n in z.namelist() if n.endswith("/data.pkl") or n == "data.pkl")
+                data = z.read(name)
+        except (zipfile.BadZipFile, StopIteration, OSError, RuntimeError):
+            return None
+    building = {"GLOBAL", "STACK_GLOBAL", "INST", "OBJ", "REDUCE", "NEWOBJ", "NEWOBJ_EX", "BUILD", "EXT1", "EXT2",
+                "EXT4"}
+    try:
+        ops = [op.name for op, _, _ in pickletools.genops(data)]
+    except Exception:  # noqa: BLE001  not a whole pickle: damage, not code
+        return None
+    found = sorted(building.intersection(ops))
+    return f"pickle opcodes {', '.join(found)}" if found else None
 
 
 def _from_payload(payload: Any, path: Path) -> Checkpoint:
@@ -187,13 +233,48 @@ def _from_payload(payload: Any, path: Path) -> Checkpoint:
             f"{path} uses checkpoint format v{version}, newer than this charlstm-tui reads (v{VERSION}); upgrade charlstm-tui"
         )
     try:
+        for key in ("model_config", "vocab", "state_dict"):
+            if key not in payload:
+                raise schema.SchemaError(f"{key} is missing")
         config = ModelConfig.from_dict(payload["model_config"])
         vocab = CharVocab.from_dict(payload["vocab"])
         state_dict = payload["state_dict"]
-        assert isinstance(state_dict, dict) and all(isinstance(v, torch.Tensor) for v in state_dict.values())
-    except Exception:
-        raise CheckpointError(f"checkpoint {path} is missing or has malformed fields; it is corrupt, use another file") from None
+        schema.mapping(values=_tensor)(state_dict, "state_dict")
+        train = payload.get("train")
+        schema.optional(schema.mapping(TRAIN_FIELDS))(train, "train")
+        resume = payload.get("resume")
+        schema.optional(schema.mapping(RESUME_FIELDS))(resume, "resume")
+    except CharLSTMError as e:
+        raise CheckpointError(f"checkpoint {path} is malformed: {e}; it is corrupt or was not written by "
+                              "charlstm-tui, use another file") from None
     if config.vocab_size != vocab.size:
         raise CheckpointError(f"checkpoint {path} is inconsistent: config says {config.vocab_size} symbols, vocabulary has {vocab.size}")
-    train = payload.get("train") or {}
-    return Checkpoint(config, vocab, state_dict, train if isinstance(train, dict) else {}, payload.get("resume"))
+    _check_weights(state_dict, config, path)
+    return Checkpoint(config, vocab, state_dict, train or {}, resume, path)
+
+
+def _check_weights(state_dict: dict[str, torch.Tensor], config: ModelConfig, path: Path) -> None:
+    """The weights are exactly the ones an LMNet of ``config`` has, and finite.
+
+    The expected shapes come from a model built on torch's meta device (nothing is
+    allocated, so a config claiming a huge model costs nothing), and only when the
+    config has no more layers than the file has tensors.
+    """
+    if config.n_layers > len(state_dict):
+        raise CheckpointError(f"checkpoint {path} does not fit its config: {config.n_layers:,} layers, but only "
+                              f"{len(state_dict)} weight tensors; it is corrupt, use another file")
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in LMNet(config).state_dict().items()}
+    problems = [f"{k} is missing" for k in expected if k not in state_dict]
+    problems += [f"{k} is not a weight of this model" for k in state_dict if k not in expected]
+    problems += [f"{k} is {tuple(v.shape)}, the config needs {expected[k]}" for k, v in state_dict.items()
+                 if k in expected and tuple(v.shape) != expected[k]]
+    if problems:
+        more = f" (and {len(problems) - 2} more)" if len(problems) > 2 else ""
+        raise CheckpointError(f"checkpoint {path} has weights that do not fit its config ({config.n_layers}x"
+                              f"{config.n_embd}, vocab {config.vocab_size}): {'; '.join(problems[:2])}{more}; "
+                              "it is corrupt, use another file")
+    for name, t in state_dict.items():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise CheckpointError(f"checkpoint {path} holds non-finite weights (NaN or inf) in {name}: the model "
+                                  "diverged before it was saved and would only write garbage; use an earlier checkpoint")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import DataError, VocabError
+from .files import read_input
 from .vocab import CharVocab, describe_chars
 
 if TYPE_CHECKING:
@@ -16,31 +17,30 @@ if TYPE_CHECKING:
 VAL_FRACTION = 0.1  # nanoGPT's split: first 90% train, last 10% val.
 
 
-def load_text(path: str | Path, min_chars: int = 2) -> str:
-    """Read a UTF-8 text file; each way this can fail raises its own :class:`DataError`."""
+def load_text(path: str | Path, min_chars: int = 2, what: str = "data file") -> str:
+    """Read a UTF-8 text file; each way this can fail raises its own :class:`DataError`,
+    naming the file as ``what``. Only a regular file that fits in memory is read (see
+    :mod:`core.files`)."""
     p = Path(path).expanduser()
-    if not p.exists():
-        raise DataError(f"data file not found: {p}; check the path or pass another --data file")
-    if p.is_dir():
-        raise DataError(f"data path is a directory, not a file: {p}; pass a text file inside it")
-    try:
-        raw = p.read_bytes()
-    except OSError as e:
-        raise DataError(f"cannot read data file {p}: {e.strerror}; check its permissions") from None
+    raw = read_input(p, what)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise DataError(
-            f"data file {p} is not UTF-8 text (invalid byte 0x{raw[e.start]:02x} at byte {e.start}); "
+            f"{what} {p} is not UTF-8 text (invalid byte 0x{raw[e.start]:02x} at byte {e.start}); "
             "convert it, e.g. iconv -t UTF-8"
         ) from None
+    except MemoryError:
+        raise DataError(f"{what} {p} ({len(raw):,} bytes) is too large for this process's memory; "
+                        "use a smaller file") from None
+    del raw
     if text.startswith("\ufeff"):  # a BOM is an encoding mark, not text to model
         text = text[1:]
     if not text:
-        raise DataError(f"data file {p} is empty; pass a file with some text in it")
+        raise DataError(f"{what} {p} is empty; pass a file with some text in it")
     if len(text) < min_chars:
         raise DataError(
-            f"data file {p} has {len(text)} characters, too short: it needs at least {min_chars} "
+            f"{what} {p} has {len(text)} characters, too short: it needs at least {min_chars} "
             "(block size + 1 for each split); use a longer text or a smaller --block-size"
         )
     return text

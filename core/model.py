@@ -14,6 +14,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .errors import ConfigError
+from .schema import dataclass_kwargs
 from .table_lstm import State, table_lstm, table_lstm_pays
 
 @dataclass(frozen=True)
@@ -36,7 +37,9 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
-        return cls(**{k: d[k] for k in ("vocab_size", "n_embd", "n_layers", "dropout") if k in d})
+        """From a checkpoint's ``model_config``; a field of the wrong type raises
+        :class:`core.schema.SchemaError` naming it, unknown fields are left out."""
+        return cls(**dataclass_kwargs(cls, d, "model_config"))
 
 
 class LMNet(nn.Module):

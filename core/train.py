@@ -21,9 +21,9 @@ import os
 import threading
 import time
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import torch
 from torch.nn import functional as F
@@ -31,9 +31,11 @@ from torch.nn import functional as F
 from .checkpoint import Checkpoint, save_checkpoint
 from .data import TextData
 from .ema import WeightAverage
-from .errors import CheckpointError, ConfigError, TrainingError
+from .errors import ConfigError, TrainingError
 from .evaluate import estimate_loss, evaluate as evaluate_split
+from .files import append_bytes, atomic_write, check_output, claim_outputs
 from .model import LMNet, ModelConfig
+from .schema import dataclass_kwargs
 
 
 @dataclass(frozen=True)
@@ -92,8 +94,9 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        """From a checkpoint's ``train.config``; a field of the wrong type raises
+        :class:`core.schema.SchemaError` naming it, unknown fields are left out."""
+        return cls(**dataclass_kwargs(cls, d, "train.config"))
 
 
 PRESETS: dict[str, TrainConfig] = {
@@ -309,6 +312,7 @@ def train(
     resume: Checkpoint | None = None,
     stop: threading.Event | None = None,
     data_name: str = "",
+    inputs: Sequence[tuple[str, Path]] = (),
 ) -> Iterator[Progress]:
     """Train, yielding :class:`Progress`; returns after the "done" event.
 
@@ -317,14 +321,29 @@ def train(
     curve, step for step. Raises :class:`ConfigError` for a block too long for the text,
     :class:`TrainingError` on a non-finite loss or a resume that does not fit (the last
     good checkpoint stays), and :class:`CheckpointError` when ``out`` cannot be written.
+    ``inputs``: ``(option, path)`` of the files the run reads (the text); no output may be
+    one of them, nor the ``resume`` file, except ``<out>.last.pt``, which continues it.
     """
     config.validate()
     out = Path(out).expanduser()
     device = resolve_device(config.device)
     dist, device = _init_distributed(device)
+    if resume is not None and (resume.resume is None or "rng" not in resume.resume):
+        raise TrainingError("this checkpoint has no optimizer state; resume from the '.last.pt' file written beside it")
+    if resume is not None and resume.step >= config.max_iters:
+        raise ConfigError(f"the resumed run is at step {resume.step:,} already, so --max-iters {config.max_iters:,} "
+                          f"leaves nothing to train; pass a larger --max-iters")
+    lock = None
     try:
+        if dist.main:  # every output checked and locked before the first step
+            reads = [*inputs, *([("--resume", resume.path)] if resume is not None and resume.path else [])]
+            check_output(out, "checkpoint", reads)  # first: the other two names are made from it
+            lock = claim_outputs([(out, "checkpoint", reads), (last_path(out), "checkpoint", inputs),
+                                  (metrics_path(out), "metrics file", reads)])
         yield from _train(config, data, out, resume, stop or threading.Event(), data_name, dist, device)
     finally:
+        if lock is not None:
+            lock.release()
         dist.close()
 
 
@@ -335,8 +354,6 @@ def _train(config: TrainConfig, data: TextData, out: Path, resume: Checkpoint | 
             f"--block-size {config.block_size} is too long for this text "
             f"(train split {len(data.train):,}, val split {len(data.val):,} chars); use a smaller --block-size or a longer text"
         )
-    if dist.main:
-        _check_writable(out)  # fail now, not after an hour of training
     amp_dtype = amp_dtype_for(device, config.amp)
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -513,35 +530,15 @@ def _estimate(model: torch.nn.Module, data: TextData, config: TrainConfig, step:
     return train_loss, val_loss
 
 
-def _check_writable(out: Path) -> None:
-    """Create ``out``'s folder and a scratch file in it, or raise a clear CheckpointError."""
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        probe = out.parent / f".{out.name}.probe"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as e:
-        blocker = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
-        why = f"{blocker} is a file, not a folder" if blocker else e.strerror or str(e)
-        raise CheckpointError(f"cannot write checkpoints to {out} ({why}); "
-                              "choose another --out in a writable folder") from None
-
-
 def _write_metrics(out: Path, events: list[dict[str, Any]], append: bool) -> None:
     """Append ``events`` as JSON lines, or replace the file with them (a new or resumed run)."""
-    lines = "".join(json.dumps(e) + "\n" for e in events)
+    lines = "".join(json.dumps(e) + "\n" for e in events).encode()
     path = metrics_path(out)
-    try:
-        if append:
-            with open(path, "a", encoding="utf-8") as f:
-                f.write(lines)
-        else:
-            tmp = path.with_name(f".{path.name}.tmp")
-            tmp.write_text(lines, encoding="utf-8")
-            os.replace(tmp, path)
-    except OSError as e:
-        raise CheckpointError(f"cannot write metrics {path} ({e.strerror or e}); free space or choose another --out "
-                              "(the checkpoints hold the same history)") from None
+    if append:
+        append_bytes(path, lines, "metrics file")
+    else:
+        with atomic_write(path, "metrics file") as f:
+            f.write(lines)
 
 
 def _last_good(out: Path) -> str:
@@ -564,8 +561,6 @@ def _restore(resume: Checkpoint, model: LMNet, optimizer: torch.optim.Optimizer,
              batch_gen: torch.Generator, model_config: ModelConfig, data: TextData, config: TrainConfig,
              dist: _Dist, device: torch.device) -> tuple[int, float, list[dict[str, Any]], float]:
     """Load a "last" checkpoint's full state; refuse one that does not fit this run."""
-    if resume.resume is None or "rng" not in resume.resume:
-        raise TrainingError("this checkpoint has no optimizer state; resume from the '.last.pt' file written beside it")
     if resume.vocab != data.vocab:
         raise TrainingError("the checkpoint's vocabulary differs from this data's; resume with the text it was trained on")
     # Dropout is a regulariser, not a shape: a resumed run may change it, as it may the lr.

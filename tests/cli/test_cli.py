@@ -153,7 +153,7 @@ def test_bad_checkpoints(tmp_path, tiny_checkpoint):
     # The group's option is the app's; given to a subcommand, core reports the missing file.
     assert "checkpoint not found" in fails("-c", tmp_path / "nope.pt", "info")
     (tmp_path / "garbage.pt").write_bytes(b"\x00garbage" * 100)
-    assert "corrupt" in fails("generate", "-c", tmp_path / "garbage.pt")
+    assert "is not a checkpoint at all" in fails("generate", "-c", tmp_path / "garbage.pt")
     data = Path(tiny_checkpoint).read_bytes()
     (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
     assert "truncated or corrupt" in fails("eval", "-c", tmp_path / "cut.pt", "--data", tmp_path / "garbage.pt")

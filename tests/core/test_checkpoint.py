@@ -47,13 +47,13 @@ def leftovers(folder: Path) -> list[str]:
 
 def test_round_trip_gives_identical_logits(tmp_path):
     ckpt = make_ckpt()
-    ckpt.resume = {"optimizer": {"lr": 0.1}, "rng": {"torch": torch.get_rng_state()}}
+    ckpt.resume = {"optimizer": {"lr": 0.1}, "rng": [{"torch": torch.get_rng_state()}]}
     path = save_checkpoint(tmp_path / "sub" / "m.pt", ckpt)
     back = load_checkpoint(path)
     assert back.model_config == ckpt.model_config and back.vocab == ckpt.vocab
     assert back.step == 42 and back.best_val_loss == 1.25 and back.history == [{"step": 0, "val": 2.3}]
     assert back.train["config"] == {"block_size": 8}
-    assert torch.equal(back.resume["rng"]["torch"], ckpt.resume["rng"]["torch"])
+    assert torch.equal(back.resume["rng"][0]["torch"], ckpt.resume["rng"][0]["torch"])
     original = LMNet(ckpt.model_config).eval()  # build_model() gives an eval-mode model
     original.load_state_dict(ckpt.state_dict)
     assert torch.equal(logits_of(back.build_model()), logits_of(original))
@@ -82,11 +82,27 @@ def test_missing_and_directory(tmp_path):
 def test_corrupt_and_truncated_files(tmp_path):
     good = save_checkpoint(tmp_path / "good.pt", make_ckpt())
     data = good.read_bytes()
-    for name, content in [("half.pt", data[: len(data) // 2]), ("head.pt", data[:100]), ("empty.pt", b""),
-                          ("noise.pt", os.urandom(5000)), ("text.pt", b"just some text\n" * 50)]:
+    for name, content in [("half.pt", data[: len(data) // 2]), ("head.pt", data[:100]),
+                          ("legacy-half.pt", _legacy_bytes(tmp_path)[:300])]:
         (tmp_path / name).write_bytes(content)
         message = rejected(tmp_path / name)
         assert str(tmp_path / name) in message and "truncated or corrupt" in message, name
+
+
+def _legacy_bytes(tmp_path: Path) -> bytes:
+    torch.save({"w": torch.zeros(100)}, tmp_path / "legacy.pt", _use_new_zipfile_serialization=False)
+    return (tmp_path / "legacy.pt").read_bytes()
+
+
+def test_a_file_that_is_no_checkpoint_at_all_says_so(tmp_path):
+    """A text renamed .pt is not "truncated or corrupt": it never was a checkpoint."""
+    for name, content, looks in [("text.pt", b"just some text\n" * 50, "a text file"),
+                                 ("empty.pt", b"", "an empty file"),
+                                 ("noise.pt", b"\x00\x01" + os.urandom(5000), "some other kind of file")]:
+        (tmp_path / name).write_bytes(content)
+        message = rejected(tmp_path / name)
+        assert f"is not a checkpoint at all: it is {looks}, not a zip or torch file" in message, name
+        assert "corrupt" not in message
 
 
 def test_wrong_format_files(tmp_path):
@@ -112,10 +128,9 @@ def test_newer_version_and_malformed_fields(tmp_path):
     for name, (bad, expected) in cases.items():
         torch.save(bad, tmp_path / name)
         assert expected in rejected(tmp_path / name), name
-    # Weights that do not fit the config fail when the model is built, with the same error kind.
+    # Weights that do not fit the config are refused at load, naming the first that does not.
     torch.save({**payload, "model_config": {**payload["model_config"], "n_embd": 8}}, tmp_path / "shape.pt")
-    with pytest.raises(CheckpointError, match="do not match"):
-        load_checkpoint(tmp_path / "shape.pt").build_model()
+    assert "token_embedding.weight is (10, 16), the config needs (10, 8)" in rejected(tmp_path / "shape.pt")
 
 
 class Touch:

@@ -183,7 +183,7 @@ def test_block_too_long_and_unwritable_out_fail_before_training(data, tmp_path):
         run(replace(CONFIG, block_size=5000), data, tmp_path / "m.pt")
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    with pytest.raises(CheckpointError, match="cannot write checkpoints to .*choose another --out"):
+    with pytest.raises(CheckpointError, match="cannot write checkpoint .*: .*file is a file, not a folder; choose a path in a writable folder"):
         run(CONFIG, data, blocker / "m.pt")
 
 

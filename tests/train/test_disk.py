@@ -52,7 +52,7 @@ def test_full_disk_is_a_clear_error_and_keeps_the_earlier_checkpoint(tmpfs, corp
     result = train_into(out, corpus_file, "2")  # a new run would replace m.pt, if it could
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert result.stderr.strip().splitlines()[-1] == (
-        f"Error: cannot write checkpoint {out}: the disk is full; free space or choose another --out "
+        f"Error: cannot write checkpoint {out}: the disk is full; free space or choose another path "
         "(any earlier file there is intact)")
     assert snapshot(out) == before
     assert sorted(p.name for p in tmpfs.iterdir()) == ["filler", "m.last.pt", "m.metrics.jsonl", "m.pt"]  # no temp files
@@ -65,6 +65,6 @@ def test_read_only_out_fails_before_training_and_keeps_the_checkpoint(tmpfs, cor
     subprocess.run(["mount", "-o", "remount,ro", str(tmpfs)], check=True)
     result = train_into(out, corpus_file, "2")
     assert result.stderr.strip().splitlines()[-1] == (
-        f"Error: cannot write checkpoints to {out} (Read-only file system); choose another --out in a writable folder")
+        f"Error: cannot write checkpoint {out}: the file system is read-only; choose a path in a writable folder")
     assert result.exit_code == 1 and "step" not in result.stdout
     assert snapshot(out) == before

@@ -135,8 +135,8 @@ def test_nan_loss_is_one_error_and_keeps_the_checkpoints(trained, corpus_file):
 def test_unwritable_out_fails_before_training(corpus_file, workdir):
     Path("afile").write_text("a file, not a folder")
     result = invoke("train", "--data", corpus_file, "--out", "afile/m.pt", *TINY)
-    assert error_line(result) == ("Error: cannot write checkpoints to afile/m.pt (afile is a file, not a folder); "
-                                  "choose another --out in a writable folder")
+    assert error_line(result) == ("Error: cannot write checkpoint afile/m.pt: afile is a file, not a folder; "
+                                  "choose a path in a writable folder")
     assert "step" not in result.stdout
 
 
