@@ -330,9 +330,6 @@ def train(
     dist, device = _init_distributed(device)
     if resume is not None and (resume.resume is None or "rng" not in resume.resume):
         raise TrainingError("this checkpoint has no optimizer state; resume from the '.last.pt' file written beside it")
-    if resume is not None and resume.step >= config.max_iters:
-        raise ConfigError(f"the resumed run is at step {resume.step:,} already, so --max-iters {config.max_iters:,} "
-                          f"leaves nothing to train; pass a larger --max-iters")
     lock = None
     try:
         if dist.main:  # every output checked and locked before the first step
@@ -372,6 +369,9 @@ def _train(config: TrainConfig, data: TextData, out: Path, resume: Checkpoint | 
     else:
         step, elapsed_before, history, best_val = _restore(resume, model, optimizer, scaler, batch_gen,
                                                            model_config, data, config, dist, device)
+        if step >= config.max_iters:  # checked before anything is written
+            raise ConfigError(f"the resumed run is at step {step:,} already, so --max-iters {config.max_iters:,} "
+                              "leaves nothing to train; pass a larger --max-iters")
     average = None
     if config.ema > 0:
         average = WeightAverage(model, config.ema, (resume.resume or {}).get("ema") if resume else None)
