@@ -20,7 +20,7 @@ import click
 PRESET_NAMES = ("default", "lab", "quick")
 # Options that map one-to-one onto core.train.TrainConfig fields.
 CONFIG_OPTIONS = (
-    "n_embd", "n_layers", "dropout", "batch_size", "block_size", "lr", "min_lr", "warmup_iters",
+    "n_embd", "n_layers", "dropout", "weight_drop", "embed_drop", "batch_size", "block_size", "lr", "min_lr", "warmup_iters",
     "weight_decay", "grad_clip", "ema", "max_iters", "eval_interval", "eval_iters", "device", "amp", "seed", "time_limit",
 )
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}  # 128 + the signal, as shells report it
@@ -47,7 +47,13 @@ def _opt(name: str, type_: Any, help_: str) -> Any:
                    "Other options override the preset.  [default: default]")
 @_opt("n_embd", click.IntRange(1), "Embedding and hidden size.")
 @_opt("n_layers", click.IntRange(1), "Stacked LSTM layers.")
-@_opt("dropout", click.FloatRange(0, 1, max_open=True), "Dropout on the embedding, between layers and before the output.")
+@_opt("dropout", click.FloatRange(0, 1, max_open=True),
+     "Locked (variational) dropout on each LSTM layer's output, between layers and before the output layer: "
+     "one mask per sequence, the same at every step.")
+@_opt("weight_drop", click.FloatRange(0, 1, max_open=True),
+     "DropConnect on each layer's recurrent weights W_hh, one mask per batch (AWD-LSTM's weight drop).")
+@_opt("embed_drop", click.FloatRange(0, 1, max_open=True),
+     "Drop whole embedding rows (characters) for a batch (AWD-LSTM's embedding dropout).")
 @_opt("batch_size", click.IntRange(1), "Sequences per step (per rank under torchrun).")
 @_opt("block_size", click.IntRange(1), "Characters per sequence (truncated BPTT length).")
 @_opt("lr", click.FloatRange(0, min_open=True), "Peak learning rate (AdamW).")

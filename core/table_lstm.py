@@ -1,4 +1,4 @@
-"""A faster LSTM for training on the CPU, used by :class:`~core.model.LMNet` when it has no dropout.
+"""A faster LSTM for training on the CPU, used by :class:`~core.model.LMNet` where it pays.
 
 Why it is faster: layer 0's input is an embedding row, so its input projection
 ``E[id] @ W_ih^T + b`` is a row of one small (V, 4H) table, ``E @ W_ih^T + b``. nn.LSTM
@@ -11,12 +11,14 @@ each way, and W_hh's gradient as one large GEMM over all steps. On the lab confi
 
 Upper layers (if any) project their input with one large GEMM, then share the recurrence.
 GEMMs run in the autocast dtype (bf16) or in fp32; gate activations and the cell state
-stay fp32. Dropout on the embedding would break the table (``dropout(E[id]) @ W^T`` is not a
-row of ``E @ W^T``), so LMNet takes this path only with dropout 0, on the CPU, from a zero state,
-and at sizes where it pays (:func:`table_lstm_pays`).
+stay fp32. Dropout takes AWD-LSTM's forms (:class:`Masks`), which keep the table a table:
+a dropped embedding row is a row of ``(E * mask) @ W^T``, DropConnect changes W_hh once per
+batch, and locked dropout scales each layer's output by one mask per sequence.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -24,15 +26,13 @@ from torch.nn import functional as F
 
 State = tuple[torch.Tensor, torch.Tensor]  # (h, c), each (n_layers, B, n_embd)
 
-# Below this much GEMM work per time step (B * H^2), the recurrence's per-step Python ops
-# cost more than the skipped projection saves. bf16 train steps, table / nn.LSTM speed:
-# 1x256 B32 0.88x, 1x512 B32 1.37x, 1x512 B128 1.5x, 2x512 B32 1.04x.
-MIN_STEP_WORK = 32 * 512 * 512
+@dataclass
+class Masks:
+    """One training batch's dropout masks, already scaled by 1 / (1 - p); None where off."""
 
-
-def table_lstm_pays(batch: int, hidden: int) -> bool:
-    """Whether :func:`table_lstm` beats nn.LSTM for this batch and hidden size."""
-    return batch * hidden * hidden >= MIN_STEP_WORK
+    embed: torch.Tensor | None  # (V, 1): whole embedding rows
+    weight: list[torch.Tensor | None]  # per layer, (4H, H): DropConnect on W_hh
+    locked: list[torch.Tensor | None]  # per layer, (B, H): on the layer's output, every time step
 
 
 def gate_order(hidden: int) -> torch.Tensor:
@@ -42,12 +42,14 @@ def gate_order(hidden: int) -> torch.Tensor:
     return torch.cat([torch.arange(0, 2 * H), torch.arange(3 * H, 4 * H), torch.arange(2 * H, 3 * H)])
 
 
-def table_lstm(idx: torch.Tensor, embedding: torch.Tensor, lstm: nn.LSTM) -> tuple[torch.Tensor, State]:
-    """Run ``lstm`` over ``embedding[idx]`` from a zero state, for training.
+def table_lstm(idx: torch.Tensor, embedding: torch.Tensor, lstm: nn.LSTM,
+               masks: Masks | None = None) -> tuple[torch.Tensor, State]:
+    """Run ``lstm`` over ``embedding[idx]`` from a zero state, for training, with ``masks``.
 
     idx (B, T) token ids; embedding (V, H). Returns ``(out (B, T, H), (h, c))`` like
-    nn.LSTM(batch_first=True). Gradients flow to the embedding and every LSTM weight
-    through ``out``; the returned final ``c`` carries none (training never uses it).
+    nn.LSTM(batch_first=True), ``out`` after the last layer's locked mask. Gradients flow to
+    the embedding and every LSTM weight through ``out``; the returned final ``c`` carries
+    none (training never uses it).
     """
     dtype = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else torch.float32
     H, L = lstm.hidden_size, lstm.num_layers
@@ -55,9 +57,14 @@ def table_lstm(idx: torch.Tensor, embedding: torch.Tensor, lstm: nn.LSTM) -> tup
     hs, cs = [], []
     with torch.autocast("cpu", enabled=False):  # dtypes are chosen here, op by op
         for layer in range(L):
-            w_ih, w_hh = getattr(lstm, f"weight_ih_l{layer}")[order], getattr(lstm, f"weight_hh_l{layer}")[order]
+            w_ih, w_hh = getattr(lstm, f"weight_ih_l{layer}"), getattr(lstm, f"weight_hh_l{layer}")
+            if masks is not None and masks.weight[layer] is not None:
+                w_hh = w_hh * masks.weight[layer]
+            w_ih, w_hh = w_ih[order], w_hh[order]
             bias = (getattr(lstm, f"bias_ih_l{layer}") + getattr(lstm, f"bias_hh_l{layer}"))[order]
             if layer == 0:
+                if masks is not None and masks.embed is not None:
+                    embedding = embedding * masks.embed  # dropped rows: their table row is the bias
                 table = torch.addmm(bias, embedding, w_ih.t())  # (V, 4H)
                 gx = _Lookup.apply(table, idx.t(), dtype)  # (T, B, 4H)
             else:
@@ -65,6 +72,8 @@ def table_lstm(idx: torch.Tensor, embedding: torch.Tensor, lstm: nn.LSTM) -> tup
             x, c = _Recurrence.apply(gx, w_hh)  # (T, B, H), (B, H)
             hs.append(x[-1].detach())
             cs.append(c)
+            if masks is not None and masks.locked[layer] is not None:
+                x = x * masks.locked[layer].to(x.dtype)  # (T, B, H) * (B, H): one mask per sequence
     return x.transpose(0, 1), (torch.stack(hs), torch.stack(cs))
 
 

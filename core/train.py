@@ -34,7 +34,7 @@ from .ema import WeightAverage
 from .errors import ConfigError, TrainingError
 from .evaluate import estimate_loss, evaluate as evaluate_split
 from .files import append_bytes, atomic_write, check_output, claim_outputs
-from .model import LMNet, ModelConfig
+from .model import RATES, LMNet, ModelConfig
 from .schema import dataclass_kwargs
 
 
@@ -46,7 +46,9 @@ class TrainConfig:
     # model
     n_embd: int = 512
     n_layers: int = 2
-    dropout: float = 0.3
+    dropout: float = 0.3  # locked, on each layer's output (see core/model.py)
+    weight_drop: float = 0.0  # DropConnect on W_hh
+    embed_drop: float = 0.0  # whole embedding rows
     # optimiser and schedule
     batch_size: int = 32
     block_size: int = 256
@@ -72,8 +74,9 @@ class TrainConfig:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
-        if not 0 <= self.dropout < 1:
-            raise ConfigError(f"--dropout must be in [0, 1), got {self.dropout}")
+        for name in RATES:
+            if not 0 <= getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be in [0, 1), got {getattr(self, name)}")
         if not (self.lr > 0 and 0 <= self.min_lr <= self.lr):
             raise ConfigError(f"need 0 < --lr and 0 <= --min-lr <= --lr, got lr={self.lr}, min_lr={self.min_lr}")
         if self.warmup_iters < 0 or self.weight_decay < 0 or self.grad_clip < 0:
@@ -87,7 +90,7 @@ class TrainConfig:
         return self
 
     def model_config(self, vocab_size: int) -> ModelConfig:
-        return ModelConfig(vocab_size, self.n_embd, self.n_layers, self.dropout)
+        return ModelConfig(vocab_size, self.n_embd, self.n_layers, **{name: getattr(self, name) for name in RATES})
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -563,8 +566,8 @@ def _restore(resume: Checkpoint, model: LMNet, optimizer: torch.optim.Optimizer,
     """Load a "last" checkpoint's full state; refuse one that does not fit this run."""
     if resume.vocab != data.vocab:
         raise TrainingError("the checkpoint's vocabulary differs from this data's; resume with the text it was trained on")
-    # Dropout is a regulariser, not a shape: a resumed run may change it, as it may the lr.
-    if replace(resume.model_config, dropout=model_config.dropout) != model_config:
+    # Dropout rates are regularisers, not shapes: a resumed run may change them, as it may the lr.
+    if replace(resume.model_config, **{name: getattr(model_config, name) for name in RATES}) != model_config:
         raise TrainingError(
             f"the checkpoint's model ({_shape(resume.model_config)}) differs from the options ({_shape(model_config)}); "
             "drop the model options or match them"
