@@ -102,7 +102,7 @@ def train(data_arg: str, out: Path | None, preset: str | None, resume: Path | No
     previous = {sig: signal.signal(sig, on_signal) for sig in EXIT_CODES}
     try:
         with domain_errors(), view:
-            view.start(config, data, data_name, resumed_step=resume_ckpt.step if resume_ckpt else 0)
+            view.start(config, data, data_name)
             for event in run(config, data, out, resume=resume_ckpt, stop=stop, data_name=data_name,
                              inputs=[("--data", data_path)]):
                 view.show(event)

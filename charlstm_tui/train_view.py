@@ -66,24 +66,26 @@ class LogLines:
             click.echo(line)
             sys.stdout.flush()  # CI logs show progress as it happens
 
-    def start(self, config: Any, data: Any, data_name: str, resumed_step: int = 0) -> None:
-        from core.train import amp_dtype_for, resolve_device
-
-        device = resolve_device(config.device)
-        amp = amp_dtype_for(device, config.amp)
-        self.echo(
+    def start(self, config: Any, data: Any, data_name: str) -> None:
+        """Keep what the first line says of the run; it prints with the trainer's start event,
+        which adds how the run computes."""
+        self._header = (
             f"training {config.n_layers}x{config.n_embd} LSTM ({config.preset} preset) on {data_name}: "
             f"{len(data.train):,} train / {len(data.val):,} val chars, vocab {data.vocab.size}, "
-            f"{device.type} {str(amp).replace('torch.', '') if amp else 'fp32'}, "
             f"batch {config.batch_size} x block {config.block_size}, {config.max_iters:,} iters"
             + (f", time limit {config.time_limit:g} min" if config.time_limit else "")
-            + (f"; resuming at step {resumed_step:,}" if resumed_step else "")
         )
+
+    def start_line(self, e: Any) -> str:
+        resumed = f"; resuming at step {e.step:,}" if e.step else ""
+        return f"{self._header}{resumed}; {e.plan}"
 
     def show(self, e: Any) -> None:
         if self.lab and (first := lab_first_line(e)):
             self.echo(first)
-        if e.kind == "step":
+        if e.kind == "start":
+            self.echo(self.start_line(e))
+        elif e.kind == "step":
             now = time.monotonic()
             if now - self._last_step_line >= self.every_s:
                 self._last_step_line = now

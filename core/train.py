@@ -34,6 +34,7 @@ from .ema import WeightAverage
 from .errors import ConfigError, TrainingError
 from .evaluate import estimate_loss, evaluate as evaluate_split
 from .files import append_bytes, atomic_write, check_output, claim_outputs
+from .machine import choose_lstm, precision
 from .model import RATES, LMNet, ModelConfig
 from .schema import dataclass_kwargs
 
@@ -136,8 +137,9 @@ def with_overrides(config: TrainConfig, **overrides: Any) -> TrainConfig:
 
 @dataclass(frozen=True)
 class Progress:
-    """One event of a run. ``kind`` is "step" (after every optimizer step), "eval"
-    (after every evaluation, once its checkpoints are written) or "done" (last)."""
+    """One event of a run. ``kind`` is "start" (first, once the run is set up), "step"
+    (after every optimizer step), "eval" (after every evaluation, once its checkpoints are
+    written) or "done" (last)."""
 
     kind: str
     step: int
@@ -154,6 +156,7 @@ class Progress:
     eta: float | None = None  # seconds
     path: str | None = None  # done: the best checkpoint, None if nothing was saved
     reason: str = ""  # done: "finished", "stopped" or "time limit"
+    plan: str = ""  # start: the precision and LSTM path this run computes with, and why
 
 
 def last_path(out: Path) -> Path:
@@ -179,24 +182,6 @@ def resolve_device(name: str) -> torch.device:
     if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise ConfigError("--device mps asked for, but MPS is not available; use --device cpu")
     return torch.device(name)
-
-
-def amp_dtype_for(device: torch.device, amp: bool) -> torch.dtype | None:
-    """bf16 on CPUs with native bf16 (AVX-512 BF16/AMX), fp16 on CUDA, else fp32 (None)."""
-    if not amp:
-        return None
-    if device.type == "cuda":
-        return torch.float16
-    if device.type == "cpu" and _cpu_has_bf16():
-        return torch.bfloat16
-    return None
-
-
-def _cpu_has_bf16() -> bool:
-    try:
-        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except Exception:
-        return False
 
 
 def lr_at(config: TrainConfig, progress: float, step: int) -> float:
@@ -354,7 +339,7 @@ def _train(config: TrainConfig, data: TextData, out: Path, resume: Checkpoint | 
             f"--block-size {config.block_size} is too long for this text "
             f"(train split {len(data.train):,}, val split {len(data.val):,} chars); use a smaller --block-size or a longer text"
         )
-    amp_dtype = amp_dtype_for(device, config.amp)
+    amp_dtype, precision_why = precision(device, config.amp)
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
@@ -379,6 +364,7 @@ def _train(config: TrainConfig, data: TextData, out: Path, resume: Checkpoint | 
     if config.ema > 0:
         average = WeightAverage(model, config.ema, (resume.resume or {}).get("ema") if resume else None)
     net = model
+    net.table_lstm, lstm_why = _lstm_path(net, config, device, amp_dtype, resume, dist)
     if dist.world > 1:
         from torch.nn.parallel import DistributedDataParallel
 
@@ -408,7 +394,8 @@ def _train(config: TrainConfig, data: TextData, out: Path, resume: Checkpoint | 
         }
         state = None
         if rng is not None:
-            state = {"optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(), "rng": rng}
+            state = {"optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(), "rng": rng,
+                     "table_lstm": net.table_lstm}
             if average is not None:
                 state["ema"] = average.state_dict()
         return Checkpoint(model_config, data.vocab, net.state_dict(), meta, state)
@@ -442,6 +429,8 @@ def _train(config: TrainConfig, data: TextData, out: Path, resume: Checkpoint | 
                         best_val_loss=best_val, improved=improved, lr=lr, tokens_per_s=tokens_per_s,
                         elapsed=elapsed(), eta=_eta(config, step, elapsed(), time_budget))
 
+    yield Progress("start", step, config.max_iters, fraction(), best_val_loss=_finite(best_val),
+                   elapsed=elapsed(), plan=f"{device.type}, {precision_why}; {lstm_why}")
     model.train()
     window_start, window_steps = time.perf_counter(), 0
     lr, tokens_per_s, reason, halt = lr_at(config, fraction(), step), 0.0, "finished", False
@@ -496,6 +485,20 @@ def _train(config: TrainConfig, data: TextData, out: Path, resume: Checkpoint | 
     yield Progress("done", step, config.max_iters, fraction(), best_val_loss=_finite(best_val), lr=lr,
                    tokens_per_s=tokens_per_s, elapsed=elapsed(), eta=0.0,
                    path=str(out) if step > 0 else None, reason=reason)
+
+
+def _lstm_path(net: LMNet, config: TrainConfig, device: torch.device, amp_dtype: torch.dtype | None,
+               resume: Checkpoint | None, dist: _Dist) -> tuple[bool, str]:
+    """Whether to train on the table LSTM, and why. A resumed run keeps its run's choice, so
+    it continues the same curve bit for bit; every rank takes rank 0's."""
+    recorded = (resume.resume or {}).get("table_lstm") if resume is not None else None
+    if isinstance(recorded, bool) and (device.type == "cpu" or not recorded):
+        return recorded, ("the table LSTM" if recorded else "torch's LSTM") + ", as in the run it resumes"
+    table, why = choose_lstm(net, config.batch_size, config.block_size, device, amp_dtype)
+    if dist.world > 1:
+        chosen = bool(dist.broadcast([float(table)], device)[0])
+        table, why = chosen, why if chosen == table else ("the table LSTM" if chosen else "torch's LSTM") + " (rank 0's probe)"
+    return table, why
 
 
 def _optimizer(model: LMNet, config: TrainConfig, device: torch.device) -> torch.optim.Optimizer:

@@ -1,0 +1,92 @@
+"""What this machine trains fastest with: the autocast precision and the LSTM path.
+
+Both are decided from facts of this machine, not from rules tuned on another one. bf16
+runs only where the CPU computes it natively (its cpuinfo flags say AVX-512 BF16 or AMX,
+or an ARM core's bf16): elsewhere torch emulates it, 2-2.5x slower than fp32, though
+``torch.ops.mkldnn._is_mkldnn_bf16_supported()`` says yes on any AVX-512 CPU. The table
+LSTM (core/table_lstm.py) runs only where a short timed probe of both paths, at the
+run's own sizes, shows it faster.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+from torch.nn import functional as F
+
+from .model import LMNet
+
+CPUINFO = Path("/proc/cpuinfo")
+# x86: AVX-512 BF16 dot products, AMX tiles; aarch64: the BF16 extension (Neoverse V1 and up).
+NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")
+# Below this much GEMM work per time step (batch x hidden^2) a probe times noise: both
+# paths take well under a millisecond a step, and torch's LSTM is the plain choice.
+PROBE_MIN_WORK = 32 * 128 * 128
+PROBE_STEPS = 64  # time steps per probe batch: per-step costs dominate, so this gives the ratio
+PROBE_MARGIN = 1.05  # the table LSTM must win by this much, more than a probe's noise
+
+
+def cpu_flags(cpuinfo: Path = CPUINFO) -> set[str] | None:
+    """The CPU's feature flags from ``cpuinfo`` (x86 ``flags``, ARM ``Features``), or None
+    where there is no such file to read (macOS, Windows)."""
+    try:
+        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    flags: set[str] = set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            flags.update(value.split())
+    return flags
+
+
+def precision(device: torch.device, amp: bool, cpuinfo: Path = CPUINFO) -> tuple[torch.dtype | None, str]:
+    """The autocast dtype for a run (None: fp32) and why, in words for the first log line."""
+    if not amp:
+        return None, "fp32 (--no-amp)"
+    if device.type == "cuda":
+        return torch.float16, "fp16 autocast (CUDA)"
+    if device.type != "cpu":
+        return None, f"fp32 (no autocast on {device.type})"
+    flags = cpu_flags(cpuinfo)
+    if flags is None:
+        return None, f"fp32 (no {cpuinfo} to tell whether this CPU has native bf16)"
+    native = next((f for f in NATIVE_BF16_FLAGS if f in flags), None)
+    if native is None:
+        return None, "fp32 (this CPU has no native bf16: emulated bf16 would be slower)"
+    return torch.bfloat16, f"bf16 autocast (this CPU has {native})"
+
+
+def choose_lstm(model: LMNet, batch: int, block: int, device: torch.device,
+                amp_dtype: torch.dtype | None) -> tuple[bool, str]:
+    """Whether to train on the table LSTM, and why: a timed probe of both paths, each a
+    forward and backward of a (batch, 64) batch, the best of three runs after a warm-up.
+    Leaves the model's weights, gradients and the global RNG as they were."""
+    if device.type != "cpu":
+        return False, f"torch's LSTM ({device.type})"
+    if batch * model.config.n_embd ** 2 < PROBE_MIN_WORK:
+        return False, "torch's LSTM (too small a model to gain from the table LSTM)"
+    best = {False: float("inf"), True: float("inf")}
+    was_training, asked = model.training, model.table_lstm
+    model.train()
+    with torch.random.fork_rng(devices=[]):  # the batch and masks drawn here leave the run's streams alone
+        idx = torch.randint(model.config.vocab_size, (batch, min(block, PROBE_STEPS)))
+        for rep in range(4):
+            for table in (False, True):
+                model.table_lstm = table
+                start = time.perf_counter()
+                with torch.autocast("cpu", dtype=amp_dtype, enabled=amp_dtype is not None):
+                    logits, _ = model(idx)  # (B, T, V)
+                F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), idx.reshape(-1)).backward()
+                if rep > 0:  # the first run of each warms up
+                    best[table] = min(best[table], time.perf_counter() - start)
+    model.zero_grad(set_to_none=True)
+    model.train(was_training)
+    model.table_lstm = asked
+    ratio = best[False] / best[True]
+    if ratio >= PROBE_MARGIN:
+        return True, f"the table LSTM ({ratio:.2f}x torch's in a probe)"
+    return False, f"torch's LSTM (the table LSTM ran {ratio:.2f}x its speed in a probe)"

@@ -1,0 +1,85 @@
+"""What the trainer computes with: bf16 only on CPUs that have it natively, and the table
+LSTM only where a probe times it faster. Detection reads a cpuinfo file, so fake ones
+stand in for machines other than this one."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+
+import core.model
+from core.machine import choose_lstm, cpu_flags, precision
+from core.model import LMNet, ModelConfig
+
+CPU = torch.device("cpu")
+ICE_LAKE = ("processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Platinum 8375C CPU @ 2.90GHz\n"
+            "flags\t\t: fpu sse sse2 avx avx2 fma avx512f avx512dq avx512cd avx512bw avx512vl avx512_vnni "
+            "avx512_bitalg avx512_vpopcntdq\n\n") * 2
+ZEN = "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu avx2 avx512f avx512bw avx512_bf16 avx512_vnni\n"
+SAPPHIRE_RAPIDS = "flags\t\t: avx512f avx512_fp16 amx_tile amx_bf16 amx_int8\n"
+GRAVITON3 = "processor\t: 0\nFeatures\t: fp asimd evtstrm aes sve bf16 i8mm svebf16\nCPU implementer\t: 0x41\n"
+GRAVITON2 = "processor\t: 0\nFeatures\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics\n"
+
+
+@pytest.mark.parametrize("cpuinfo, dtype, why", [
+    (ICE_LAKE, None, "fp32 (this CPU has no native bf16: emulated bf16 would be slower)"),
+    (ZEN, torch.bfloat16, "bf16 autocast (this CPU has avx512_bf16)"),
+    (SAPPHIRE_RAPIDS, torch.bfloat16, "bf16 autocast (this CPU has amx_bf16)"),
+    (GRAVITON3, torch.bfloat16, "bf16 autocast (this CPU has bf16)"),
+    (GRAVITON2, None, "fp32 (this CPU has no native bf16: emulated bf16 would be slower)"),
+])
+def test_bf16_only_where_the_cpu_has_it_natively(tmp_path, cpuinfo, dtype, why):
+    path = tmp_path / "cpuinfo"
+    path.write_text(cpuinfo)
+    assert precision(CPU, True, path) == (dtype, why)
+    assert precision(CPU, False, path) == (None, "fp32 (--no-amp)")
+
+
+def test_no_cpuinfo_means_fp32_and_says_so(tmp_path):
+    missing = tmp_path / "none"
+    assert cpu_flags(missing) is None
+    dtype, why = precision(CPU, True, missing)
+    assert dtype is None and str(missing) in why
+    assert precision(torch.device("cuda"), True, missing)[0] == torch.float16
+
+
+def probe_model() -> LMNet:
+    torch.manual_seed(0)
+    return LMNet(ModelConfig(11, 128, 2, dropout=0.2, weight_drop=0.3, embed_drop=0.1))
+
+
+def slowed(fn, seconds: float = 0.05):
+    def slow(*args, **kwargs):
+        time.sleep(seconds)
+        return fn(*args, **kwargs)
+    return slow
+
+
+def test_the_probe_never_picks_the_slower_path(monkeypatch):
+    model = probe_model()
+    monkeypatch.setattr(core.model, "table_lstm", slowed(core.model.table_lstm))
+    table, why = choose_lstm(model, 32, 64, CPU, None)
+    assert not table and why.startswith("torch's LSTM (the table LSTM ran 0.")
+    monkeypatch.undo()
+    monkeypatch.setattr(core.model, "masked_lstm", slowed(core.model.masked_lstm))
+    table, why = choose_lstm(model, 32, 64, CPU, None)
+    assert table and why.startswith("the table LSTM (") and why.endswith("x torch's in a probe)")
+
+
+def test_the_probe_leaves_the_model_and_the_random_streams_as_they_were():
+    model = probe_model().eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    rng = torch.get_rng_state()
+    choose_lstm(model, 32, 64, CPU, None)
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    assert all(p.grad is None for p in model.parameters())
+    assert not model.training and model.table_lstm is False
+
+
+def test_tiny_models_and_other_devices_skip_the_probe():
+    tiny = LMNet(ModelConfig(11, 24, 1))
+    assert choose_lstm(tiny, 4, 16, CPU, None) == (False, "torch's LSTM (too small a model to gain from the table LSTM)")
+    assert choose_lstm(probe_model(), 32, 64, torch.device("cuda"), None) == (False, "torch's LSTM (cuda)")
