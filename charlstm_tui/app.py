@@ -226,10 +226,9 @@ class CharLSTMApp(App[None]):
         self._show_view("training-view", lambda: TrainingViewScreen(id="training-view"))
 
     def watch_theme(self, theme: str) -> None:
-        # Persist the theme picked from the palette with the other settings.
-        if self.main.is_attached and theme != self.main.settings.theme:
-            self.main.generator.settings = self.main.settings.with_(theme=theme)
-            self.main.persist()
+        # The theme picked from the palette is saved with the other settings.
+        if self.main.is_attached:
+            self.main.change(theme=theme)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """The command palette (Ctrl+P): every action, opening a checkpoint, the theme."""

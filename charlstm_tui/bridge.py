@@ -32,6 +32,7 @@ from . import generation_process
 from .settings import Settings
 
 if TYPE_CHECKING:
+    from core.sampling import SampleConfig
     from core.score import TextScore
     from core.session import Session
     from core.vocab import CharVocab
@@ -166,6 +167,38 @@ class Run:
         return self.count / (self.last_at - self.started)
 
 
+@dataclass(frozen=True)
+class Sampling:
+    """What whoever samples takes from the settings: core's config and the typewriter
+    delay. Made once per change and pushed (:meth:`Generator.apply`)."""
+
+    config: "SampleConfig"
+    delay: float  # seconds between characters
+
+    @classmethod
+    def of(cls, settings: Settings, block_size: int, seed_offset: int = 0) -> "Sampling":
+        """For a run of a model trained on ``block_size``; a fixed seed moves by
+        ``seed_offset`` (each branch of a fork samples its own way)."""
+        from core.options import MAX_SEED, SAMPLING
+        from core.sampling import SampleConfig
+
+        values = {o.name: getattr(settings, o.name) for o in SAMPLING}
+        if settings.seed is not None:
+            values["seed"] = (settings.seed + seed_offset) % (MAX_SEED + 1)
+        return cls(SampleConfig(**values, block_size=block_size), settings.delay_ms / 1000)
+
+
+class Latest:
+    """Where a run in this process finds its sampling: :meth:`update` replaces it, and the
+    sampling loop reads it at each character."""
+
+    def __init__(self, sampling: Sampling) -> None:
+        self.sampling = sampling
+
+    def update(self, sampling: Sampling) -> None:
+        self.sampling = sampling
+
+
 class StreamBuffer:
     """Characters from the worker, waiting for the next frame. Thread-safe.
 
@@ -222,12 +255,18 @@ class Generator:
     that calls :meth:`work`. Whichever worker runs next applies every queued edit in
     order, under the session lock, before generating: a run whose worker was
     cancelled before it started still gets its prompt into the context.
+
+    Settings reach it one way: the UI pushes each change with :meth:`apply`, which
+    hands it on at once to whoever samples the run in flight (the generation process,
+    or this process's sampling loop). Nothing polls for them.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.model: LoadedModel | None = None
         self.buffer = StreamBuffer()
-        self.settings = Settings()  # replaced (never mutated) by the UI thread
+        self._settings = settings  # the latest pushed: the next run starts with them
+        self._live: tuple[Run, Callable[[Sampling], None]] | None = None  # the run in flight, its sampler's inbox
+        self._live_lock = threading.Lock()  # guards the two above
         self._ops: list[tuple[Any, ...]] = []
         self._ops_lock = threading.Lock()
         self._process: generation_process.GenerationProcess | None = None
@@ -235,6 +274,15 @@ class Generator:
         self._forked: tuple[LoadedModel, generation_process.GenerationProcess] | None = None  # by prepare()
         self._process_lock = threading.Lock()  # guards the three above
         self._run_lock = threading.Lock()  # one run at a time, process or not
+
+    def apply(self, settings: Settings) -> None:
+        """New settings (UI thread): the run in flight samples with them from its next
+        character (mode and seed from the next run), and the next run starts with them."""
+        with self._live_lock:
+            self._settings = settings
+            if self._live is not None and self.model is not None:
+                run, inbox = self._live
+                inbox(Sampling.of(settings, self.model.info.block_size, run.seed_offset))
 
     def set_model(self, model: LoadedModel | None) -> None:
         with self._ops_lock:
@@ -338,25 +386,10 @@ class Generator:
     def work(self, run: Run, cancelled: Callable[[], bool]) -> str:
         """Apply queued edits, then stream ``run`` into the buffer until its length,
         a stop or a cancel. Runs in a worker thread. Returns "done" or "stopped"."""
-        from core.sampling import SampleConfig
-
         model = self.model
         if model is None:
             return "stopped"
         session = model.session
-        block = model.info.block_size
-        cached: list[Any] = [None, None]
-
-        def settings() -> tuple[SampleConfig, float]:
-            # Re-read as it streams so changes apply mid-run; rebuilt only when changed.
-            s = self.settings
-            if s is not cached[0]:
-                seed = s.seed + run.seed_offset if s.seed is not None else None
-                cached[0], cached[1] = s, (SampleConfig(
-                    temperature=s.temperature, top_k=s.top_k, top_p=s.top_p, length=s.length, seed=seed,
-                    mode=s.mode, block_size=block), s.delay_ms / 1000)
-            return cached[1]
-
         chars = model.vocab.chars
         push = self.buffer.push
         with self._run_lock, session.lock:
@@ -364,29 +397,37 @@ class Generator:
             self._apply_queued(session)
             if run.stopped or cancelled():
                 return "stopped"
-            if process is None:
-                return self._work_here(run, session, settings, cancelled)
-            chunks = process.generate(session, settings, lambda: run.stopped or cancelled())
+            with self._live_lock:
+                sampling = Sampling.of(self._settings, model.info.block_size, run.seed_offset)
+                latest = Latest(sampling) if process is None else None
+                self._live = (run, latest.update if latest is not None else process.update)  # type: ignore[union-attr]
             try:
-                for ids, probs in chunks:
-                    if not push(run, "".join([chars[i] for i in ids]), probs):
-                        break  # not shown, so not kept: the session ends at the last shown chunk
+                if latest is not None:
+                    return self._work_here(run, session, latest, cancelled)
+                assert process is not None
+                chunks = process.generate(session, sampling, lambda: run.stopped or cancelled())
+                try:
+                    for ids, probs in chunks:
+                        if not push(run, "".join([chars[i] for i in ids]), probs):
+                            break  # not shown, so not kept: the session ends at the last shown chunk
+                finally:
+                    chunks.close()  # the session takes back the state where the shown text ends
             finally:
-                chunks.close()  # the session takes back the state where the shown text ends
+                with self._live_lock:
+                    self._live = None
         return "stopped" if run.stopped or cancelled() else "done"
 
-    def _work_here(self, run: Run, session: "Session", settings: Callable[[], tuple[Any, float]],
-                   cancelled: Callable[[], bool]) -> str:
+    def _work_here(self, run: Run, session: "Session", latest: Latest, cancelled: Callable[[], bool]) -> str:
         """:meth:`work`'s stream in this thread, where there is no generation process."""
         import torch
 
         chars = session.vocab.chars
         push = self.buffer.push
         torch.set_num_threads(generation_threads())
-        for i, p in session.generate(lambda: settings()[0], run.stop):
+        for i, p in session.generate(lambda: latest.sampling.config, run.stop):
             if cancelled() or not push(run, chars[i], (p,)):
                 return "stopped"  # not shown, so not kept: the session ends at the last shown char
-            delay = settings()[1]
+            delay = latest.sampling.delay
             if delay:
                 run.stop.wait(delay)  # the typewriter; wakes at once on a stop
         return "stopped" if run.stopped else "done"

@@ -79,21 +79,50 @@ def cli(ctx: click.Context, checkpoint: Path | None) -> None:
 
 # -- generate ---------------------------------------------------------------------------
 
+class OptionType(click.ParamType):
+    """A :class:`core.options.Option` as a click type: the range and the parsing are core's."""
+
+    def __init__(self, option: Any) -> None:
+        self.option = option
+        self.name = option.kind.__name__
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str:
+        o = self.option
+        return "[" + "|".join(o.choices) + "]" if o.choices else {int: "INTEGER", float: "FLOAT"}[o.kind]
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from core.errors import ConfigError
+
+        try:
+            return self.option.parse(str(value))
+        except ConfigError as e:
+            self.fail(str(e), param, ctx)
+
+
+SHORT = {"temperature": "-t", "length": "-n", "seed": "-s"}
+
+
+def sampling_options(f: Any) -> Any:
+    """``generate``'s sampling options, one per :data:`core.options.SAMPLING` entry."""
+    from core.options import SAMPLING
+
+    for option in reversed(SAMPLING):
+        flags = [option.flag] + ([SHORT[option.name]] if option.name in SHORT else [])
+        help_text = f"{option.help[0].upper()}{option.help[1:]}"
+        if not option.choices:
+            help_text += f": {option.range_text(blank=False)}"
+        help_text += "." + (f" [default: {option.off}]" if option.off else "")
+        f = click.option(*flags, type=OptionType(option), default=option.default, help=help_text,
+                         show_default=option.default is not None)(f)
+    return f
+
+
 @cli.command()
 @checkpoint_option
 @click.option("--prompt", "-p", default=None, help="Seed text. [default: start from a newline, as the lab does]")
 @click.option("--prompt-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Read the seed text from a file.")
-@click.option("--length", "-n", type=click.IntRange(1, 1_000_000), default=500, show_default=True,
-              help="Characters to generate.")
-@click.option("--temperature", "-t", type=click.FloatRange(0, 100), default=0.8, show_default=True,
-              help="Sampling temperature; 0 = greedy (argmax).")
-@click.option("--top-k", type=click.IntRange(1), default=None, help="Sample from the k most likely characters only.")
-@click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=None,
-              help="Nucleus sampling: the smallest set of characters with this much probability, in (0, 1].")
-@click.option("--seed", "-s", type=int, default=None, help="RNG seed for reproducible text. [default: random]")
-@click.option("--mode", type=click.Choice(["stateful", "window"]), default="stateful", show_default=True,
-              help="stateful: carry the LSTM state, O(1) per char. window: the lab's, re-read the last block each char.")
+@sampling_options
 @click.option("--num-samples", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Independent samples, drawn together in one batched pass.")
 @click.option("--drop-unknown", is_flag=True, help="Drop prompt characters the model does not know instead of failing.")

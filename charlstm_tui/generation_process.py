@@ -17,6 +17,9 @@ the shown text ends. A stop costs the child one character: it checks a counter i
 shared memory at every step. The app takes chunks whole, so the shown text always
 ends where a chunk did, and the child keeps the exact state at each chunk's end: a
 stop lands as if the run had stopped right there, however far ahead the child ran.
+A settings change reaches the child as an :class:`Update`, pushed by the app the moment
+it happens (:meth:`GenerationProcess.update`); the child takes it at its next step.
+Every message either way is one of the dataclasses below, never a positional tuple.
 
 The child runs torch on one thread. GNU OpenMP, which torch's builds use, cannot run
 a parallel region in a forked child once the parent has used it: the child would hang.
@@ -33,9 +36,11 @@ import gc
 import os
 import signal
 import sys
+import threading
 import time
 import warnings
 from array import array
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from core.errors import CharLSTMError
@@ -43,17 +48,82 @@ from core.errors import CharLSTMError
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
 
-    from core.sampling import SampleConfig, Sampler
-    from core.session import Session
+    from core.sampling import Sampler
+    from core.session import Handoff, Session
+
+    from .bridge import Sampling
 
 # Seconds between chunks at delay 0. Each chunk wakes a thread of the app, and a wake-up
 # every 4 ms cost the stream ~20% (the woken thread shares the CPU's caches with it);
 # the screen is drawn 10 times a second at this speed anyway.
 SEND_EVERY = 0.02
-POLL = 0.05  # how often the app checks for a stop or new settings while waiting on the child
+POLL = 0.05  # how often the app checks for a stop while waiting on the child
 REPLY_TIMEOUT = 10.0  # seconds the app waits for the child to answer a stop or a landing
 
-Settings = Callable[[], "tuple[SampleConfig, float]"]  # (sampling config, typewriter delay in s)
+
+# -- messages: app -> child ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Start:
+    """Generate, continuing the context whose end is ``handoff``."""
+
+    handoff: "Handoff"
+    sampling: "Sampling"
+
+
+@dataclass(frozen=True)
+class Update:
+    """The settings changed mid-run: sample with these from the next character."""
+
+    sampling: "Sampling"
+
+
+@dataclass(frozen=True)
+class Stop:
+    """End the run now (the app has shown all it will take)."""
+
+
+@dataclass(frozen=True)
+class Land:
+    """The app's shown text ends at position ``pos``: go back there, send the state."""
+
+    pos: int
+    start: int  # where the run started: snapshots from there on come back too
+
+
+@dataclass(frozen=True)
+class Quit:
+    """The app is done with this process."""
+
+
+# -- messages: child -> app ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Chars:
+    """Sampled characters: ids (array "l") and their probabilities (array "f"), as bytes."""
+
+    ids: bytes
+    probs: bytes
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The run ended (its length, or a Stop)."""
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The run or the landing failed; ``error`` is one line."""
+
+    error: str
+
+
+@dataclass(frozen=True)
+class Landed:
+    """The state where the app's text ends, and the snapshots taken since the run started."""
+
+    handoff: "Handoff"
+    states: dict[int, bytes]
 
 
 class GenerationError(CharLSTMError):
@@ -76,6 +146,8 @@ class GenerationProcess:
         self._conn, child_conn = ctx.Pipe()
         self._news = ctx.RawValue("i", 0)  # bumped with each message sent during a run
         self._sent = 0
+        self._send_lock = threading.Lock()  # the worker and the UI thread (update) both send
+        self._running = False  # between a Start and its landing: an Update is for the child
         self._closed = False
         with warnings.catch_warnings():  # Python 3.12+ warns of fork in a threaded process:
             warnings.simplefilter("ignore", DeprecationWarning)  # the child runs only our loop
@@ -88,46 +160,44 @@ class GenerationProcess:
     def alive(self) -> bool:
         return self._proc.is_alive()
 
-    def generate(self, session: "Session", settings: Settings, stop: Callable[[], bool]) -> Iterator[tuple[array, array]]:
+    def generate(self, session: "Session", sampling: "Sampling", stop: Callable[[], bool]
+                 ) -> Iterator[tuple[array, array]]:
         """Yield ``(ids, probs)`` chunks the child samples, continuing ``session``.
 
         As :meth:`Session.generate <core.session.Session.generate>` does per character:
         a chunk joins ``session`` when the consumer asks for the next one, and closing
-        the generator leaves the last one out. ``settings()`` is re-read as chunks come
-        (and every :data:`POLL` seconds), so changes reach the child mid-run; once
-        ``stop()`` is true no further chunk is yielded. On the way out the session takes
-        back the state at its end, so a stopped run ends at its last accepted chunk.
+        the generator leaves the last one out. :meth:`update` changes the sampling
+        mid-run; once ``stop()`` is true no further chunk is yielded. On the way out the
+        session takes back the state at its end, so a stopped run ends at its last
+        accepted chunk.
         """
         start = len(session)
-        config = settings()
-        self._sent = self._news.value = 0
-        self._send(("run", session.handoff(), *config))
+        with self._send_lock:
+            self._sent = self._news.value = 0
+            self._send(Start(session.handoff(), sampling))
+            self._running = True
         finished = False
         error: str | None = None
         try:
             while True:
                 if stop():
                     return
-                latest = settings()
-                if latest is not config:
-                    config = latest
-                    self._tell(("settings", *config))
                 if not self._conn.poll(POLL):
                     if not self._proc.is_alive():
                         raise self._died()
                     continue
                 msg = self._recv()
-                if msg[0] == "chars":
+                if isinstance(msg, Chars):
                     ids, probs = array("l"), array("f")
-                    ids.frombytes(msg[1])
-                    probs.frombytes(msg[2])
+                    ids.frombytes(msg.ids)
+                    probs.frombytes(msg.probs)
                     yield ids, probs
                     session.append_sampled(ids, probs)
-                elif msg[0] == "finished":
+                elif isinstance(msg, Finished):
                     finished = True
                     return
-                elif msg[0] == "error":
-                    error = msg[1]
+                elif isinstance(msg, Failed):
+                    error = msg.error
                     finished = True
                     return
         finally:
@@ -135,18 +205,28 @@ class GenerationProcess:
             if error is not None:
                 raise GenerationError(error)
 
+    def update(self, sampling: "Sampling") -> None:
+        """Use ``sampling`` from the run's next character (any thread; nothing between runs)."""
+        with self._send_lock:
+            if self._running and not self._closed:
+                self._tell(Update(sampling))
+
     def _land(self, session: "Session", start: int, finished: bool) -> None:
         """End the child's run where ``session`` ends, and bring its state back."""
         try:
+            with self._send_lock:
+                self._running = False
+                if not finished:
+                    self._tell(Stop())
             if not finished:
-                self._tell(("stop",))
-                while self._recv(REPLY_TIMEOUT)[0] not in ("finished", "error"):
+                while not isinstance(self._recv(REPLY_TIMEOUT), (Finished, Failed)):
                     pass  # chunks sampled after the stop: never shown, so not kept
-            self._send(("land", len(session), start))
+            with self._send_lock:
+                self._send(Land(len(session), start))
             msg = self._recv(REPLY_TIMEOUT)
-            if msg[0] == "error":
-                raise GenerationError(msg[1])
-            session.land(msg[1], msg[2])
+            if isinstance(msg, Failed):
+                raise GenerationError(msg.error)
+            session.land(msg.handoff, msg.states)
         except BaseException:
             # The child is gone or lost: the session still has the characters shown, so
             # rebuild its state here from the last one it had (the next run forks a fresh
@@ -158,19 +238,20 @@ class GenerationProcess:
                 session.rebuild_end()
             raise
 
-    def _tell(self, msg: tuple[Any, ...]) -> None:
-        """Send a message the child must see mid-run: it checks the counter every step."""
+    def _tell(self, msg: Any) -> None:
+        """Send a message the child must see mid-run: it checks the counter every step.
+        The caller holds the send lock."""
         self._send(msg)
         self._sent += 1
         self._news.value = self._sent
 
-    def _send(self, msg: tuple[Any, ...]) -> None:
+    def _send(self, msg: Any) -> None:
         try:
             self._conn.send(msg)
         except OSError:
             raise self._died() from None
 
-    def _recv(self, timeout: float | None = None) -> tuple[Any, ...]:
+    def _recv(self, timeout: float | None = None) -> Any:
         try:
             if timeout is not None and not self._conn.poll(timeout):
                 raise GenerationError(f"the generation process did not answer in {timeout:.0f} s; "
@@ -192,7 +273,8 @@ class GenerationProcess:
         then ends with a :class:`GenerationError`, leaving its session as it was."""
         self._closed = True
         try:
-            self._conn.send(("quit",))
+            with self._send_lock:
+                self._conn.send(Quit())
         except OSError:
             pass
         self._conn.close()
@@ -223,24 +305,25 @@ def _serve(conn: Connection, parent_end: Connection, news: Any, sampler: "Sample
         session = Session(sampler, block_size=block_size)
         while True:
             msg = conn.recv()
-            if msg[0] == "run":
-                _run(conn, news, session, *msg[1:])
-            elif msg[0] == "quit":
+            if isinstance(msg, Start):
+                _run(conn, news, session, msg)
+            elif isinstance(msg, Quit):
                 return
+            # an Update that crossed the end of a run: nothing to apply it to
     except (EOFError, OSError, KeyboardInterrupt):
         return  # the app is gone
     finally:
         os._exit(0)  # skip the app's atexit handlers and finalizers: they are not ours
 
 
-def _run(conn: Connection, news: Any, session: "Session", handoff: Any, config: "SampleConfig",
-         delay: float) -> None:
-    """Generate from ``handoff`` until done or stopped, then land where the app says."""
+def _run(conn: Connection, news: Any, session: "Session", start: Start) -> None:
+    """Generate from ``start.handoff`` until done or stopped, then land where the app says."""
     from charlstm_tui.bridge import error_text
 
     seen, stopped = 0, False
+    config, delay = start.sampling.config, start.sampling.delay
 
-    class Stop:  # what Session.generate checks at each step
+    class StopFlag:  # what Session.generate checks at each step
         @staticmethod
         def is_set() -> bool:
             return stopped
@@ -250,17 +333,17 @@ def _run(conn: Connection, news: Any, session: "Session", handoff: Any, config: 
         seen = news.value
         while conn.poll():
             msg = conn.recv()
-            if msg[0] == "settings":
-                config, delay = msg[1], msg[2]
-            elif msg[0] == "stop":
+            if isinstance(msg, Update):
+                config, delay = msg.sampling.config, msg.sampling.delay
+            elif isinstance(msg, Stop):
                 stopped = True
 
     ids, probs = array("l"), array("f")
     boundary = None  # where the last chunk sent ends, once the state there exists
     try:
-        session.take_over(handoff)
+        session.take_over(start.handoff)
         sent_at = 0.0  # the first character goes at once
-        for i, p in session.generate(lambda: config, Stop):  # type: ignore[arg-type]
+        for i, p in session.generate(lambda: config, StopFlag):  # type: ignore[arg-type]
             if boundary is not None:  # i is not in yet: the state at the boundary is the latest
                 session.snapshots.pin(boundary)
                 boundary = None
@@ -268,7 +351,7 @@ def _run(conn: Connection, news: Any, session: "Session", handoff: Any, config: 
             probs.append(p)
             now = time.perf_counter()
             if delay or now - sent_at >= SEND_EVERY:
-                conn.send(("chars", ids.tobytes(), probs.tobytes()))
+                conn.send(Chars(ids.tobytes(), probs.tobytes()))
                 del ids[:], probs[:]
                 sent_at, boundary = now, len(session) + 1
             if delay and conn.poll(delay):  # the typewriter; a stop or new settings wakes it
@@ -276,17 +359,16 @@ def _run(conn: Connection, news: Any, session: "Session", handoff: Any, config: 
             elif news.value != seen:
                 read_news()
         if ids:
-            conn.send(("chars", ids.tobytes(), probs.tobytes()))
-        conn.send(("finished",))
+            conn.send(Chars(ids.tobytes(), probs.tobytes()))
+        conn.send(Finished())
     except Exception as e:  # noqa: BLE001  (reported to the app, which shows it)
-        conn.send(("error", error_text(e)))
+        conn.send(Failed(error_text(e)))
     while True:  # the app says where its shown text ends
         msg = conn.recv()
-        if msg[0] == "land":
+        if isinstance(msg, Land):
             break
     try:
-        pos, start = msg[1], msg[2]
-        session.rewind(pos)
-        conn.send(("landed", session.handoff(), session.states_since(start)))
+        session.rewind(msg.pos)
+        conn.send(Landed(session.handoff(), session.states_since(msg.start)))
     except Exception as e:  # noqa: BLE001
-        conn.send(("error", error_text(e)))
+        conn.send(Failed(error_text(e)))

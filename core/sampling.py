@@ -19,13 +19,12 @@ from torch.nn import functional as F
 
 from .errors import ConfigError
 from .model import LMNet, State
+from .options import LENGTH, MODE, SAMPLING, SEED, TEMPERATURE, TOP_K, TOP_P
 from .table_lstm import gate_order
 from .vocab import CharVocab
 
 LayerStates = list[tuple[torch.Tensor, torch.Tensor]]  # one (h, c) of (B, H) per layer
 
-MODES = ("stateful", "window")
-MAX_LENGTH = 1_000_000
 # Below this a temperature is greedy: 1/T would overflow fp32 once it scales the logits
 # (1e-40 gave all-NaN probabilities), and any such T already puts all mass on the argmax.
 GREEDY_BELOW = 1e-20
@@ -33,27 +32,20 @@ GREEDY_BELOW = 1e-20
 
 @dataclass(frozen=True)
 class SampleConfig:
-    """Sampling controls. ``temperature`` 0 is greedy; ``top_k``/``top_p`` None are off."""
+    """Sampling controls, each checked against its :mod:`core.options` range.
+    ``temperature`` 0 is greedy; ``top_k``/``top_p`` None are off; ``seed`` None is random."""
 
-    temperature: float = 0.8
-    top_k: int | None = None
-    top_p: float | None = None
-    length: int = 500
-    seed: int | None = None
-    mode: str = "stateful"
+    temperature: float = TEMPERATURE.default
+    top_k: int | None = TOP_K.default
+    top_p: float | None = TOP_P.default
+    length: int = LENGTH.default
+    seed: int | None = SEED.default
+    mode: str = MODE.default
     block_size: int = 256  # the window of ``window`` mode
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.temperature, (int, float)) and math.isfinite(self.temperature) and self.temperature >= 0):
-            raise ConfigError(f"temperature must be a number >= 0 (0 = greedy), got {self.temperature}")
-        if self.top_k is not None and self.top_k < 1:
-            raise ConfigError(f"top-k must be >= 1 (or unset), got {self.top_k}")
-        if self.top_p is not None and not 0 < self.top_p <= 1:
-            raise ConfigError(f"top-p must be in (0, 1] (or unset), got {self.top_p}")
-        if not 0 <= self.length <= MAX_LENGTH:
-            raise ConfigError(f"length must be between 0 and {MAX_LENGTH:,}, got {self.length}")
-        if self.mode not in MODES:
-            raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        for option in SAMPLING:
+            option.check(getattr(self, option.name))
         if self.block_size < 1:
             raise ConfigError(f"block size must be >= 1, got {self.block_size}")
 

@@ -92,12 +92,14 @@ class ExplorerScreen(Screen):
     # -- heat-map ----------------------------------------------------------------------------
     def action_toggle_heatmap(self) -> None:
         """Colour generated text by the probability each character had (and back)."""
-        main = self.main
-        on = not self.view.heatmap
-        self._show_heatmap(on)
-        main.panel.settings = main.panel.settings.with_(heatmap=on)  # the panel's copy, saved with its changes
-        main.generator.settings = main.settings.with_(heatmap=on)
-        main.persist()
+        self.main.change(heatmap=not self.main.settings.heatmap)
+
+    def explorer_settings(self, old, new) -> None:
+        """The settings changed: show the heat-map and the ghost text as they say."""
+        if new.heatmap != old.heatmap:
+            self._show_heatmap(new.heatmap)
+        if new.ghost != old.ghost:
+            self._update_ghost()
 
     def _show_heatmap(self, on: bool) -> None:
         view = self.view
@@ -268,12 +270,8 @@ class ExplorerScreen(Screen):
     # -- ghost text -------------------------------------------------------------------------
     def action_toggle_ghost(self) -> None:
         """Show (or stop showing) the prompt's likely continuation while typing."""
-        main = self.main
-        on = not main.settings.ghost
-        main.panel.settings = main.panel.settings.with_(ghost=on)
-        main.generator.settings = main.settings.with_(ghost=on)
-        main.persist()
-        self._update_ghost()
+        on = not self.main.settings.ghost
+        self.main.change(ghost=on)
         self.notify(f"Ghost text {'on' if on else 'off'}.")
 
     @on(TextArea.Changed, "#prompt")

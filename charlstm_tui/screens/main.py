@@ -18,6 +18,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.reactive import var
 from textual.widgets import Footer, Static
 from textual.worker import get_current_worker
 
@@ -94,10 +95,14 @@ class MainScreen(FrameFlusher, ExplorerScreen):
         Binding("f4", "temperature(1)", "Temp +", show=False),
     ]
 
+    #: What the user controls: the one copy. Every change goes through :meth:`change`
+    #: (or a key that steps a control); :meth:`watch_settings` shows, saves and pushes it.
+    settings: var[Settings] = var(Settings, init=False)
+
     def __init__(self, settings: Settings, history: History) -> None:
         super().__init__()
-        self.generator = Generator()
-        self.generator.settings = settings
+        self.set_reactive(MainScreen.settings, settings)
+        self.generator = Generator(settings)
         self.history = history
         self.model: LoadedModel | None = None
         self.run: Run | None = None  # the run on screen (streaming or last finished)
@@ -106,10 +111,6 @@ class MainScreen(FrameFlusher, ExplorerScreen):
         # Where the model's context starts in the transcript: from there on, transcript
         # position p is session position p - context_start (see session_position).
         self.context_start = 0
-
-    @property
-    def settings(self) -> Settings:
-        return self.generator.settings
 
     @property
     def generating(self) -> bool:
@@ -342,32 +343,52 @@ class MainScreen(FrameFlusher, ExplorerScreen):
         self.panel.input_for("temperature").focus()
 
     def action_temperature(self, n: int) -> None:
-        self.panel.step("temperature", n)
+        self.step("temperature", n)
 
     def action_toggle_mode(self) -> None:
-        self.panel.step("mode", 1)
+        self.step("mode", 1)
 
     def action_focus_prompt(self) -> None:
         self.prompt.focus()
 
     # -- settings --------------------------------------------------------------------------
-    @on(SettingsPanel.Changed)
-    def _settings_changed(self, event: SettingsPanel.Changed) -> None:
-        # Applies to the running stream at its next character (temperature, top-k/p,
-        # delay, length); mode and seed apply from the next run.
-        self.generator.settings = event.settings.with_(theme=self.app.theme)
+    def change(self, **values: object) -> None:
+        """Set some settings (a typed value, a toggle, the theme)."""
+        self.settings = self.settings.with_(**values)
+
+    def step(self, name: str, n: int) -> None:
+        """Step control ``name`` by ``n`` key presses, from its value now: a burst of
+        presses counts every one."""
+        from ..settings import CONTROL
+
+        self.change(**{name: CONTROL[name].stepped(getattr(self.settings, name), n)})
+
+    def watch_settings(self, old: Settings, new: Settings) -> None:
+        # Pushed once, to whoever samples: the run streaming takes temperature, top-k/p,
+        # delay and length at its next character; mode and seed apply from the next run.
+        self.generator.apply(new)
+        self.panel.show(old, new)
+        self.explorer_settings(old, new)
         self.persist()
+
+    @on(SettingsPanel.Changed)
+    def _typed(self, event: SettingsPanel.Changed) -> None:
+        self.change(**{event.name: event.value})
+
+    @on(SettingsPanel.Stepped)
+    def _stepped(self, event: SettingsPanel.Stepped) -> None:
+        self.step(event.name, event.n)
+
+    @on(SettingsPanel.Done)
+    def _panel_done(self) -> None:
+        self.prompt.focus()
 
     def persist(self) -> None:
         """Save the settings; a read-only data dir is reported, not fatal."""
         try:
-            save_settings(self.settings.with_(theme=self.app.theme))
+            save_settings(self.settings)
         except OSError as e:
             self.notify(f"Could not save settings: {e.strerror or e}", severity="warning")
-
-    def on_input_submitted(self) -> None:
-        # Enter in a settings field: done editing, back to the prompt.
-        self.prompt.focus()
 
     # -- running -----------------------------------------------------------------------------
     def _take_prompt(self, text: str) -> str:

@@ -26,9 +26,11 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, Static
 from textual.worker import get_current_worker
 
+from core.errors import ConfigError
+from core.options import LENGTH, SEED, TEMPERATURE
+
 from ..bridge import LoadedModel, Run, SweepBuffer, error_text, sweep, sweep_bits
 from ..messages import GenerationEnded, SweepMeasured
-from ..settings import FIELD_BY_NAME, InvalidValue
 from ..widgets.output import MODEL, PROMPT, OutputView
 from ..widgets.prompt import PromptArea
 from ..widgets.status import StatusBar
@@ -43,13 +45,13 @@ MAX_STREAMS = 8  # columns side by side; more would be too narrow to read
 
 def parse_temperatures(text: str) -> list[float]:
     """'0, 0.5 0.8' -> [0.0, 0.5, 0.8]: one to :data:`MAX_STREAMS` temperatures, each in
-    the settings panel's range. Raises :class:`InvalidValue` saying what to type."""
+    the temperature's range. Raises :class:`~core.errors.ConfigError` saying what to type."""
     parts = [p for p in re.split(r"[,\s]+", text.strip()) if p]
     if not parts:
-        raise InvalidValue("temperatures: type one or more, separated by spaces, e.g. 0 0.5 0.8 1.2")
+        raise ConfigError("temperatures: type one or more, separated by spaces, e.g. 0 0.5 0.8 1.2")
     if len(parts) > MAX_STREAMS:
-        raise InvalidValue(f"temperatures: at most {MAX_STREAMS} side by side, got {len(parts)}")
-    return [FIELD_BY_NAME["temperature"].parse(p) for p in parts]
+        raise ConfigError(f"temperatures: at most {MAX_STREAMS} side by side, got {len(parts)}")
+    return [TEMPERATURE.parse(p) for p in parts]
 
 
 def column_title(temperature: float) -> str:
@@ -149,9 +151,9 @@ class SweepScreen(FrameFlusher, Screen):
             return
         try:
             temperatures = parse_temperatures(self.query_one("#sweep-temperatures", Input).value)
-            length = FIELD_BY_NAME["length"].parse(self.query_one("#sweep-length", Input).value)
-            seed = FIELD_BY_NAME["seed"].parse(self.query_one("#sweep-seed", Input).value)
-        except InvalidValue as e:
+            length = LENGTH.parse(self.query_one("#sweep-length", Input).value)
+            seed = SEED.parse(self.query_one("#sweep-seed", Input).value)
+        except ConfigError as e:
             self._error(str(e))
             return
         self._error("")

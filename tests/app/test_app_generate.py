@@ -172,7 +172,7 @@ def test_regenerate_resamples_the_last_run(app_on) -> None:
         # A fixed seed from the same state gives the same text again, in place.
         assert app.main.output.transcript.text() == first
         # With a different seed the run is replaced, the prompt kept.
-        app.main.panel.set_value("seed", 12)
+        app.main.change(seed=12)
         await pilot.press("ctrl+r")
         await finished(pilot)
         again = app.main.output.transcript.text()
@@ -361,7 +361,7 @@ def test_a_crashed_child_is_a_notice_and_the_next_run_works(app_on) -> None:
         # The context holds exactly what was shown, and a new child carries on from it.
         assert app.main.model.session.text == app.main.output.transcript.text()
         shown = app.main.output.transcript.text()
-        app.main.generator.settings = app.main.settings.with_(length=15)
+        app.main.change(length=15)
         await pilot.press("ctrl+n")
         await finished(pilot)
         assert app.main.run.finished == "done" and app.main.run.count == 15
@@ -417,3 +417,31 @@ def test_enter_while_the_model_loads_runs_once_it_is_ready(app_on, monkeypatch) 
         assert app.main.run.count == 30
 
     drive(app, script, wait_loaded=False)
+
+
+@pytest.mark.parametrize("where", ["process", "thread"])
+def test_a_change_mid_run_reaches_whoever_samples(app_on, monkeypatch, where: str) -> None:
+    """F3 pressed mid-run: the stream, in the generation process or in a thread of the app,
+    samples greedily from the next characters on, and stops at the new length."""
+    from charlstm_tui import generation_process
+
+    if where == "thread":
+        monkeypatch.setattr(generation_process, "available", lambda: False)
+    app = app_on(length=100_000, seed=3, delay_ms=3, temperature=0.05)
+
+    async def script(pilot) -> None:
+        await type_text(pilot, "KING:")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.main.run.count >= 10, "streaming")
+        await pilot.press("f3")  # 0.05 -> 0: greedy
+        app.main.change(length=app.main.run.count + 60)
+        await finished(pilot)
+        assert app.main.settings.temperature == 0.0
+        assert (app.main.generator._process is None) == (where == "thread")
+        session = app.main.model.session
+        # A few characters may have been sampled before the change arrived; the rest are greedy.
+        for pos in range(len(session) - 40, len(session)):  # next_probs(pos) predicts the id at pos
+            assert int(session.next_probs(pos).argmax()) == session.ids[pos - session.offset]
+        assert app.main.run.finished == "done" and app.main.run.count == app.main.settings.length
+
+    drive(app, script)

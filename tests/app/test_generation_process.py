@@ -15,6 +15,7 @@ from typing import Iterator
 import pytest
 import torch
 
+from charlstm_tui.bridge import Sampling
 from charlstm_tui.generation_process import GenerationError, GenerationProcess, available
 from core.model import LMNet, ModelConfig
 from core.sampling import SampleConfig, Sampler
@@ -39,9 +40,8 @@ def process(sampler: Sampler) -> Iterator[GenerationProcess]:
     p.close()
 
 
-def fixed(config: SampleConfig, delay: float = 0.0):
-    settings = (config, delay)
-    return lambda: settings
+def fixed(config: SampleConfig, delay: float = 0.0) -> Sampling:
+    return Sampling(config, delay)
 
 
 def drain(process: GenerationProcess, session: Session, config: SampleConfig) -> tuple[list[int], list[float]]:
@@ -123,21 +123,30 @@ def test_a_stop_ends_the_session_at_the_last_chunk_taken(sampler, process) -> No
 
 
 def test_settings_reach_the_child_mid_run(sampler, process) -> None:
-    greedy = (SampleConfig(length=400, seed=1, temperature=0.0), 0.0)
-    settings = [(SampleConfig(length=400, seed=1, temperature=1.0), 0.003)]
+    greedy = Sampling(SampleConfig(length=400, seed=1, temperature=0.0), 0.0)
+    start = Sampling(SampleConfig(length=400, seed=1, temperature=1.0), 0.003)
     session = Session(sampler, block_size=16)
     session.feed("KLM:")
     seen = 0
-    for ids, probs in process.generate(session, lambda: settings[0], lambda: False):
+    for ids, probs in process.generate(session, start, lambda: False):
         seen += len(ids)
-        if seen >= 5:
-            settings[0] = greedy  # from here on: greedy, no delay, 400 in all
+        if 5 <= seen < 5 + len(ids):
+            process.update(greedy)  # pushed once: from here on greedy, no delay, 400 in all
     assert len(session) == 4 + 400
     # The greedy tail: each character is the argmax of the one before's distribution.
     tail = session.ids[-50:]
     for pos in range(len(session) - 50, len(session)):
         assert int(session.next_probs(pos - 1).argmax()) == session.ids[pos - 1 - session.offset + 1]
     assert tail
+
+
+def test_an_update_between_runs_goes_nowhere(sampler, process) -> None:
+    process.update(Sampling(SampleConfig(temperature=0.0), 0.0))  # no run: nothing is sent
+    session = Session(sampler, block_size=16)
+    session.feed("KLM:")
+    config = SampleConfig(length=60, seed=5)
+    ids, _ = drain(process, session, config)
+    assert session.ids == local(sampler, "KLM:", config).ids
 
 
 def test_a_killed_child_is_one_line_and_the_session_stays_whole(sampler, process) -> None:

@@ -7,38 +7,52 @@ import os
 
 import pytest
 
-from charlstm_tui.settings import (FIELD_BY_NAME, History, InvalidValue, Settings, history_path, load_settings,
-                                   save_settings, settings_path)
+from charlstm_tui.settings import (CONTROL, CONTROLS, History, Settings, history_path, load_settings, save_settings,
+                                   settings_path)
+from core.errors import ConfigError
+from core.options import SAMPLING
+from core.sampling import SampleConfig
 
 
 @pytest.mark.parametrize("name, text, value", [
     ("temperature", "0", 0.0), ("temperature", " 1.5 ", 1.5), ("temperature", "2", 2.0),
-    ("length", "1", 1), ("length", "100,000", 100_000),
+    ("length", "1", 1), ("length", "100,000", 100_000), ("length", "1,000,000", 1_000_000),
     ("top_k", "", None), ("top_k", "5", 5), ("top_p", "", None), ("top_p", "0.9", 0.9),
     ("delay_ms", "0", 0), ("delay_ms", "200", 200), ("seed", "", None), ("seed", "123", 123),
     ("mode", "w", "window"), ("mode", "Stateful", "stateful"),
 ])
 def test_valid_values(name: str, text: str, value: object) -> None:
-    assert FIELD_BY_NAME[name].parse(text) == value
+    assert CONTROL[name].parse(text) == value
 
 
 @pytest.mark.parametrize("name, text, why", [
     ("temperature", "2.05", "out of range"), ("temperature", "-1", "out of range"), ("temperature", "hot", "not a number"),
     ("temperature", "nan", "out of range"), ("temperature", "", "enter a number"),
-    ("length", "0", "out of range"), ("length", "100001", "out of range"), ("length", "1.5", "not a whole number"),
-    ("top_k", "0", "out of range"), ("top_p", "1.5", "out of range"), ("delay_ms", "201", "out of range"),
+    ("length", "0", "out of range"), ("length", "1000001", "out of range"), ("length", "1.5", "not a whole number"),
+    ("top_k", "0", "out of range"), ("top_p", "1.5", "out of range"), ("top_p", "0", "out of range"),
+    ("delay_ms", "201", "out of range"), ("seed", str(2**63), "out of range"),
     ("seed", "-3", "out of range"), ("mode", "x", "stateful or window"),
 ])
 def test_invalid_values_say_why(name: str, text: str, why: str) -> None:
-    with pytest.raises(InvalidValue, match=why):
-        FIELD_BY_NAME[name].parse(text)
+    with pytest.raises(ConfigError, match=why):
+        CONTROL[name].parse(text)
+
+
+def test_one_range_per_control_for_the_app_and_core() -> None:
+    """The panel's sampling controls are core's options: what one accepts, the other does."""
+    assert set(SAMPLING) <= set(CONTROLS)
+    for option in SAMPLING:
+        assert getattr(Settings(), option.name) == getattr(SampleConfig(), option.name) == option.default
+    with pytest.raises(ConfigError, match="temperature: 2.05 is out of range; use 0 to 2"):
+        SampleConfig(temperature=2.05)
 
 
 def test_steps_clamp_to_the_range() -> None:
-    step = {n: f.step for n, f in FIELD_BY_NAME.items()}
+    step = {o.name: o.stepped for o in CONTROLS}
     assert step["temperature"](1.95, 3) == 2.0 and step["temperature"](0.05, -3) == 0.0
     assert step["temperature"](0.8, 1) == 0.85
-    assert step["length"](50, -1) == 1 and step["length"](100_000, 1) == 100_000
+    assert step["length"](50, -1) == 1 and step["length"](999_950, 1) == 1_000_000
+    assert step["top_p"](0.1, -5) == 0.05  # above 0: the lowest step
     assert step["delay_ms"](0, 10) == 50
     assert step["top_k"](None, 1) == 40 and step["top_p"](None, -1) == 0.95 and step["seed"](None, 1) == 0
     assert step["mode"]("stateful", 1) == "window" and step["mode"]("window", 1) == "stateful"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from charlstm_tui.screens.sweep import SweepScreen, parse_temperatures
-from charlstm_tui.settings import InvalidValue
+from core.errors import ConfigError
 from core.checkpoint import load_checkpoint
 from core.sampling import FusedLSTM, FusedRun, SampleConfig, Sampler
 
@@ -184,7 +184,7 @@ def test_edited_temperatures_and_bad_input(app_on) -> None:
 def test_parse_temperatures() -> None:
     assert parse_temperatures(" 0, 0.5  0.8,1.2 ") == TEMPS
     for bad, why in (("", "type one or more"), ("0 3", "out of range"), ("1 " * 9, "at most 8")):
-        with pytest.raises(InvalidValue, match=why):
+        with pytest.raises(ConfigError, match=why):
             parse_temperatures(bad)
 
 

@@ -140,6 +140,9 @@ def test_missing_bundled_checkpoint_is_a_clear_error():
     (("-t", -1), "--temperature"), (("-t", "nan"), "temperature"), (("-t", 1000), "--temperature"),
     (("--top-p", 0), "--top-p"), (("--top-p", 1.5), "--top-p"), (("--top-p", -0.2), "--top-p"),
     (("--top-k", 0), "--top-k"), (("--mode", "beam"), "--mode"), (("--num-samples", 0), "--num-samples"),
+    # One range per option, core's (core.options): the app's panel takes the same values.
+    (("-t", 2.5), "temperature: 2.5 is out of range; use 0 to 2"), (("-s", 2**64), "seed: 18446744073709551616 is out"),
+    (("-s", -1), "seed: -1 is out of range"), (("-n", "1,000,001"), "length: 1,000,001 is out of range"),
     (("-p", "KING@ {"), "'@', '{'"), (("-p", "x", "--prompt-file", "README.md"), "cannot be used together"),
     (("--prompt-file", "no-such-prompt.txt"), "no-such-prompt.txt"), (("--bogus",), "--bogus"),
 ], ids=lambda v: v if isinstance(v, str) else " ".join(map(str, v)))
