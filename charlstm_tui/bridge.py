@@ -1,15 +1,22 @@
-"""The one place the UI talks to ``core``.
+"""Where the app runs the model: the one place it loads, samples, sweeps, scores and
+inspects it. (Elsewhere the app uses core's plain helpers, errors, paths, option ranges and
+text reading; the Train screen drives :func:`core.train.train` itself, as a training is a
+job of its own, not the loaded model's.)
 
 - :func:`load_model` reads a checkpoint (importing torch on first use); the app calls it
-  from a thread worker behind a loading state.
+  from a thread worker behind a loading state. :func:`checkpoint_problem` says before
+  that what is wrong with a path that is no file.
 - :class:`Generator` runs a :class:`~core.session.Session` from a thread worker: it
   applies the context edits the UI queued (reset, feed text, rewind), then streams
   characters into a :class:`StreamBuffer`. The sampling itself runs in a forked
   :class:`~charlstm_tui.generation_process.GenerationProcess` where there is fork
   (Linux), so the UI thread never holds the generating loop up; elsewhere, here.
+  Settings changes are pushed to it (:meth:`Generator.apply`), as a :class:`Sampling`.
 - :func:`sweep` streams one prompt at several temperatures, one batched pass per step,
-  into a :class:`SweepBuffer`; :func:`score` measures a text's surprise. Both run in
-  thread workers of the explorer screens.
+  into a :class:`SweepBuffer`; :func:`sweep_bits` measures its columns, :func:`score` a
+  text's surprise. They run in thread workers of the explorer screens.
+- :func:`inspect` reads the distribution at a position; :class:`Ghost` keeps the prompt's
+  greedy continuation, for the explorer on the main screen.
 - The UI drains the buffer once per frame. A per-character ``call_from_thread`` would
   cost a UI round trip per character (about 1,800 chars/s at best, stalling the worker);
   a lock-protected list costs a few hundred nanoseconds per character.

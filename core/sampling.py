@@ -9,7 +9,6 @@ and a window that covers the whole text they produce the same characters.
 
 from __future__ import annotations
 
-import math
 import threading
 from dataclasses import dataclass, replace
 from typing import Iterator, Sequence

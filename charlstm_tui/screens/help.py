@@ -29,6 +29,9 @@ and the chosen one. Digits fork with a candidate, r resamples; \\[ and ] switch 
 [b]ghost text[/b]: while you type, the likely continuation shows dimmed; Tab or → accepts it."""
 
 
+EXPLORER_ACTIONS = ("toggle_heatmap", "inspect")
+
+
 def key_rows(app: object, sections: Iterable[tuple[str, Iterable[Binding]]]) -> Table:
     """A table of keys and what they do, from ``Binding`` lists."""
     table = Table(box=None, show_header=False, padding=(0, 2, 0, 0), expand=False)
@@ -56,7 +59,6 @@ class HelpScreen(ModalScreen[None]):
         from ..widgets.prompt import PromptArea
         from ..widgets.settings_panel import SettingInput
         from ..widgets.explore_view import ExplorerView
-        from .explore import ExplorerScreen
         from .main import MainScreen
         from .score import ScoreScreen
         from .sweep import SweepScreen
@@ -69,8 +71,9 @@ class HelpScreen(ModalScreen[None]):
         ]
         sections = [
             ("Prompt", PromptArea.BINDINGS),
-            ("Generation", MainScreen.BINDINGS),
-            ("Explorer (main screen)", [*ExplorerScreen.BINDINGS, Binding("tab", "", "Accept the ghost text in the prompt "
+            ("Generation", [b for b in MainScreen.BINDINGS if b.action not in EXPLORER_ACTIONS]),
+            ("Explorer (main screen)", [*(b for b in MainScreen.BINDINGS if b.action in EXPLORER_ACTIONS),
+                                        Binding("tab", "", "Accept the ghost text in the prompt "
                                         "(→ too; with none, Tab moves focus)")]),
             ("Inspect mode (F8 or a click on the text)", [
                 Binding("left,right", "", "Cursor: previous / next character"),

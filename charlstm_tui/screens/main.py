@@ -19,19 +19,20 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.reactive import var
-from textual.widgets import Footer, Static
+from textual.screen import Screen
+from textual.widgets import Footer, Static, TextArea
 from textual.worker import get_current_worker
 
 from ..bridge import Generator, LoadedModel, Run, StreamBuffer, error_text
-from ..messages import GenerationEnded
+from ..messages import GenerationEnded, GhostReady, Inspected
 from ..settings import History, Settings, save_settings
 from ..widgets.explore_view import ExplorerView
 from ..widgets.inspector import InspectorPanel
-from ..widgets.output import MODEL, PROMPT, USER, OutputView
+from ..widgets.output import MODEL, PROMPT, USER
 from ..widgets.prompt import PromptArea
 from ..widgets.settings_panel import SettingsPanel
 from ..widgets.status import StatusBar
-from .explore import ExplorerScreen
+from .explore import Explorer
 from .streaming import FrameFlusher
 
 if TYPE_CHECKING:
@@ -77,9 +78,10 @@ def tmux_clipboard() -> str | None:
     return (out.stdout.strip() or None) if out.returncode == 0 else None
 
 
-class MainScreen(FrameFlusher, ExplorerScreen):
-    """Prompt, stream, settings; owns the generation worker and the frame flush.
-    The explorer's keys (heat-map, inspector, fork, ghost text) come from its base."""
+class MainScreen(FrameFlusher, Screen):
+    """Prompt, stream, settings; owns the generation worker, the frame flush and the
+    :class:`~charlstm_tui.screens.explore.Explorer` (heat-map, inspector, fork, ghost
+    text), whose keys it binds and whose messages it hands on."""
 
     app: "CharLSTMApp"
 
@@ -93,6 +95,8 @@ class MainScreen(FrameFlusher, ExplorerScreen):
         Binding("f2", "focus_settings", "Settings", show=False),  # named in the panel's title
         Binding("f3", "temperature(-1)", "Temp −", show=False),
         Binding("f4", "temperature(1)", "Temp +", show=False),
+        Binding("f5", "toggle_heatmap", "Heat-map"),
+        Binding("f8", "inspect", "Inspect"),
     ]
 
     #: What the user controls: the one copy. Every change goes through :meth:`change`
@@ -111,6 +115,7 @@ class MainScreen(FrameFlusher, ExplorerScreen):
         # Where the model's context starts in the transcript: from there on, transcript
         # position p is session position p - context_start (see session_position).
         self.context_start = 0
+        self.explorer = Explorer(self)
 
     @property
     def generating(self) -> bool:
@@ -136,13 +141,18 @@ class MainScreen(FrameFlusher, ExplorerScreen):
         self.output.border_title = "Output"
         prompt.focus()
         self._start_ticker()
+        self.explorer.mounted()
         if self.model is None:  # the first frame shows that the model is on its way
             self.output.loading = True
             self.status.show_run("loading", 0, None)
 
     @property
-    def output(self) -> OutputView:
-        return self.query_one("#output", OutputView)
+    def output(self) -> ExplorerView:
+        return self.query_one("#output", ExplorerView)
+
+    @property
+    def inspector(self) -> InspectorPanel:
+        return self.query_one("#inspector", InspectorPanel)
 
     @property
     def prompt(self) -> PromptArea:
@@ -174,7 +184,7 @@ class MainScreen(FrameFlusher, ExplorerScreen):
         self.output.loading = False
         self.status.show_model(model.info.summary())
         self.status.show_run("ready", 0, None)
-        self.explorer_model(model)
+        self.explorer.model_loaded(model)
         if switched:
             self.output.add_rule(f"model {model.info.name}")
             self.notify(f"Loaded {model.info.path}", title="Model")
@@ -224,11 +234,11 @@ class MainScreen(FrameFlusher, ExplorerScreen):
         out = self.output
         out.add_rule(self._rule_label())
         self.context_start = out.transcript.end
-        self.explorer_reset()
+        self.explorer.reset()
         out.append(kept, PROMPT)
         run = Run("new", out_start=out.transcript.end)
         self.generator.queue(("reset",), ("feed", kept), ("mark", run))
-        self._start(run)
+        self.start(run)
 
     def action_continue(self) -> None:
         """Extend the text from the model's current state, after appending what the
@@ -243,7 +253,7 @@ class MainScreen(FrameFlusher, ExplorerScreen):
         out.append(kept, USER if not out.transcript.is_empty else PROMPT)
         run = Run("continue", out_start=out.transcript.end)
         self.generator.queue(("feed", kept), ("mark", run))
-        self._start(run)
+        self.start(run)
 
     def action_regenerate(self) -> None:
         """Sample the last run again from where it started (same prompt, same state)."""
@@ -255,16 +265,25 @@ class MainScreen(FrameFlusher, ExplorerScreen):
             return
         self._stop_current()
         self.output.truncate(last.out_start)
-        self.branches.drop_from(last.out_start)
+        self.explorer.branches.drop_from(last.out_start)
         run = Run("regenerate", out_start=last.out_start)
         self.generator.queue(("rewind", last), ("mark", run))
-        self._start(run)
+        self.start(run)
 
     def action_stop(self) -> None:
         """Stop at once: what was sampled before the key is shown, nothing after."""
         if self.run is None or self.run.finished:
             return
+        self.interrupt()
+
+    def interrupt(self) -> None:
+        """Stop the run streaming, keeping what it showed."""
         self._stop_current()
+        self._show_status()
+
+    def forget_run(self) -> None:
+        """The run on screen is gone (another branch shows): nothing to regenerate or copy."""
+        self.run = None
         self._show_status()
 
     def action_clear(self) -> None:
@@ -272,7 +291,7 @@ class MainScreen(FrameFlusher, ExplorerScreen):
         self._stop_current()
         self.output.clear()
         self.context_start = self.output.transcript.end
-        self.explorer_reset()
+        self.explorer.reset()
         self.run = None
         if self.model is not None:
             self.generator.queue(("reset",))
@@ -351,6 +370,59 @@ class MainScreen(FrameFlusher, ExplorerScreen):
     def action_focus_prompt(self) -> None:
         self.prompt.focus()
 
+    # -- the explorer's keys and messages ------------------------------------------------------
+    def action_toggle_heatmap(self) -> None:
+        """Colour generated text by the probability each character had (and back)."""
+        self.change(heatmap=not self.settings.heatmap)
+
+    def action_toggle_ghost(self) -> None:
+        """Show (or stop showing) the prompt's likely continuation while typing."""
+        self.change(ghost=not self.settings.ghost)
+        self.notify(f"Ghost text {'on' if self.settings.ghost else 'off'}.")
+
+    def action_inspect(self) -> None:
+        """Enter inspect mode on the last character (F8 again leaves it)."""
+        self.explorer.toggle_inspect()
+
+    def action_leave_inspect(self) -> None:
+        """Esc in inspect mode: stop a run if one streams, else leave inspect mode."""
+        if self.generating:
+            self.action_stop()
+        else:
+            self.explorer.leave()
+
+    def action_pick(self, i: int) -> None:
+        """Fork at the cursor with candidate ``i`` of the inspector (0-based)."""
+        self.explorer.pick(i)
+
+    def action_resample(self) -> None:
+        """Fork at the cursor: sample that character again and go on from there."""
+        self.explorer.resample()
+
+    def action_branch(self, n: int) -> None:
+        """Show the previous (-1) or next (+1) branch of the fork at the cursor."""
+        self.explorer.branch(n)
+
+    @on(ExplorerView.CursorMoved)
+    def _cursor_moved(self, event: ExplorerView.CursorMoved) -> None:
+        self.explorer.cursor_moved(event.pos)
+
+    @on(Inspected)
+    def _inspected(self, event: Inspected) -> None:
+        self.explorer.inspected(event)
+
+    @on(TextArea.Changed, "#prompt")
+    def _prompt_changed(self) -> None:
+        self.explorer.update_ghost()
+
+    @on(TextArea.SelectionChanged, "#prompt")
+    def _prompt_cursor(self) -> None:
+        self.explorer.prompt_cursor_moved()
+
+    @on(GhostReady)
+    def _ghost_ready(self, event: GhostReady) -> None:
+        self.explorer.ghost_ready(event)
+
     # -- settings --------------------------------------------------------------------------
     def change(self, **values: object) -> None:
         """Set some settings (a typed value, a toggle, the theme)."""
@@ -368,7 +440,7 @@ class MainScreen(FrameFlusher, ExplorerScreen):
         # delay and length at its next character; mode and seed apply from the next run.
         self.generator.apply(new)
         self.panel.show(old, new)
-        self.explorer_settings(old, new)
+        self.explorer.settings_changed(old, new)
         self.persist()
 
     @on(SettingsPanel.Changed)
@@ -419,7 +491,8 @@ class MainScreen(FrameFlusher, ExplorerScreen):
         seed = f" · seed {s.seed}" if s.seed is not None else ""
         return f"{name} · T {s.temperature:.2f} · {s.mode}{seed}"
 
-    def _start(self, run: Run) -> None:
+    def start(self, run: Run) -> None:
+        """Stream ``run`` (its context edits are queued on the generator)."""
         self.run = run
         self.output.unsettle()
         self.generator.buffer.start(run)

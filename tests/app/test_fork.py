@@ -45,8 +45,8 @@ def test_fork_continues_as_core_and_branches_stay_reachable(app_on, tiny_checkpo
         for _ in range(30):
             await pilot.press("left")
         pos = view.cursor
-        await wait_for(pilot, lambda: main.inspection is not None and main.inspection[0] == pos, "the inspector")
-        top = main.inspection[1].top
+        await wait_for(pilot, lambda: main.explorer.inspection is not None and main.explorer.inspection[0] == pos, "the inspector")
+        top = main.explorer.inspection[1].top
         chars = main.model.vocab.chars
         pick = next(i for i, (cid, _) in enumerate(top) if chars[cid] != original[pos])  # not the char there
         cid, p = top[pick]
@@ -67,7 +67,7 @@ def test_fork_continues_as_core_and_branches_stay_reachable(app_on, tiny_checkpo
         # branch's text fed): after the inspector has applied it, it holds the screen's text.
         await pilot.press("left_square_bracket")
         assert t.text() == original and view.border_subtitle == "branch 1/2 · [ ] switch"
-        await wait_for(pilot, lambda: main.inspection is not None and main.inspection[0] == view.cursor,
+        await wait_for(pilot, lambda: main.explorer.inspection is not None and main.explorer.inspection[0] == view.cursor,
                        "the inspector after switching")
         assert main.model.session.text == t.text(main.context_start, t.end)
         await pilot.press("right_square_bracket")
@@ -87,7 +87,7 @@ def test_fork_continues_as_core_and_branches_stay_reachable(app_on, tiny_checkpo
         await type_text(pilot, "QUEEN:")
         await pilot.press("enter")
         await finished(pilot)
-        assert not main.branches.forks and view.border_subtitle == ""
+        assert not main.explorer.branches.forks and view.border_subtitle == ""
 
     drive(app, script)
 

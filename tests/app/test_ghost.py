@@ -38,7 +38,7 @@ def test_ghost_is_core_greedy_incremental_and_tab_accepts(app_on, tiny_checkpoin
         await type_text(pilot, "KING")
         ghost = await ghost_for(pilot, "KING")
         assert len(ghost) == 40 and prompt.suggestion == ghost.replace("\n", "⏎")
-        engine = main.ghost
+        engine = main.explorer.ghost
         assert engine.fed <= 4  # each key fed at most its own character, never the prompt again
 
         # A character the ghost did not predict: one id fed, a new 40-step ghost.
@@ -82,7 +82,7 @@ def test_ghost_can_be_turned_off(app_on) -> None:
         await type_text(pilot, "KING")
         await app.workers.wait_for_complete()
         await pilot.pause()
-        assert main.prompt.suggestion == "" and main.ghost.fed == 0
+        assert main.prompt.suggestion == "" and main.explorer.ghost.fed == 0
         main.action_toggle_ghost()
         await wait_for(pilot, lambda: main.prompt.ghost != "", "the ghost once turned on")
 

@@ -24,9 +24,9 @@ def core_distribution(checkpoint, prefix: str) -> torch.Tensor:
 
 async def inspected(pilot, pos: int):
     main = pilot.app.main
-    await wait_for(pilot, lambda: main.inspection is not None and main.inspection[0] == pos,
+    await wait_for(pilot, lambda: main.explorer.inspection is not None and main.explorer.inspection[0] == pos,
                    f"the inspector at position {pos}")
-    return main.inspection[1]
+    return main.explorer.inspection[1]
 
 
 def check(inspection, probs: torch.Tensor, chosen: int) -> None:
@@ -112,6 +112,6 @@ def test_inspector_outside_the_context(app_on) -> None:
         panel = main.query_one(InspectorPanel)
         await wait_for(pilot, lambda: "not in the model's current context" in str(panel.render()),
                        "the inspector to say why")
-        assert main.inspection is None
+        assert main.explorer.inspection is None
 
     drive(app, script)
