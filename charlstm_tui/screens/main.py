@@ -20,7 +20,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.reactive import var
 from textual.screen import Screen
-from textual.widgets import Footer, Static, TextArea
+from textual import events
+from textual.widgets import Static, TextArea
 from textual.worker import get_current_worker
 
 from ..bridge import Generator, LoadedModel, Run, StreamBuffer, error_text
@@ -28,6 +29,7 @@ from ..messages import GenerationEnded, GhostReady, Inspected
 from ..settings import History, Settings, save_settings
 from ..widgets.explore_view import ExplorerView
 from ..widgets.inspector import InspectorPanel
+from ..widgets.keybar import KeyBar
 from ..widgets.output import MODEL, PROMPT, USER
 from ..widgets.prompt import PromptArea
 from ..widgets.settings_panel import SettingsPanel
@@ -41,9 +43,15 @@ if TYPE_CHECKING:
 HINT = """Type a prompt below and press Enter:
 the model continues it, one character at a time.
 
-Enter generate · Ctrl+J newline · ↑↓ earlier prompts
-Esc stop · Ctrl+N continue · Ctrl+R regenerate · Ctrl+L clear
-F2 settings · F1 help · Ctrl+P every command"""
+Enter generate · Esc stop · Ctrl+N continue · Ctrl+R again · Ctrl+L clear
+F2 settings · F3/F4 temperature · F5 heat-map · F8 inspect
+F6 train a model · F7 temperature sweep · F9 score a text · F10 training curves
+F1 help · Ctrl+P every command"""
+
+NARROW = 100  # columns: below this the settings panel folds away (F2 shows it over the output)
+SHORT = 16  # rows: below this the output and the prompt lose their borders
+PANEL_WIDTH = 34  # the settings panel's columns (app.tcss)
+PROMPT_HELP = ("Enter generate · Ctrl+J newline · ↑↓ history", "Ctrl+J newline · ↑↓ history", "")
 
 
 def clipboard_method() -> str:
@@ -116,6 +124,7 @@ class MainScreen(FrameFlusher, Screen):
         # position p is session position p - context_start (see session_position).
         self.context_start = 0
         self.explorer = Explorer(self)
+        self._footer_generating = False  # what the footer shows: a run streaming, or not
 
     @property
     def generating(self) -> bool:
@@ -132,12 +141,12 @@ class MainScreen(FrameFlusher, Screen):
             yield SettingsPanel(self.settings, id="settings")
             yield InspectorPanel(id="inspector")
         yield StatusBar(id="status")
-        yield Footer(compact=True)
+        yield KeyBar(id="keys")
 
     def on_mount(self) -> None:
         prompt = self.prompt
         prompt.border_title = "Prompt"
-        prompt.border_subtitle = "Enter generate · Ctrl+J newline · ↑↓ history"
+        self.panel.can_focus_children = False  # reached with F2, not Tab
         self.output.border_title = "Output"
         prompt.focus()
         self._start_ticker()
@@ -359,7 +368,41 @@ class MainScreen(FrameFlusher, Screen):
         return t.text(max(self.run.out_start, t.start), t.end)
 
     def action_focus_settings(self) -> None:
-        self.panel.input_for("temperature").focus()
+        """F2: into the settings panel (shown over the output on a narrow terminal), or
+        back out of it."""
+        panel = self.panel
+        if panel.has_focus_within:
+            self.prompt.focus()
+            return
+        panel.can_focus_children = True
+        self.add_class("-settings-open")
+        panel.input_for("temperature").focus()
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        # Focus left the settings panel (Esc, Enter, F2, a click): it folds away again.
+        panel = self.panel
+        if self.has_class("-settings-open") and panel not in event.widget.ancestors_with_self:
+            self.remove_class("-settings-open")
+            panel.can_focus_children = False
+
+    def on_resize(self, event: events.Resize) -> None:
+        width, height = event.size
+        self.set_class(width < NARROW, "-narrow")
+        self.set_class(height < SHORT, "-short")
+        prompt_width = width if width < NARROW else width - PANEL_WIDTH
+        self.prompt.border_subtitle = next(h for h in PROMPT_HELP if len(h) + 6 <= prompt_width)
+
+    def footer_keys(self) -> list[tuple[str, str]]:
+        """The footer's keys, most wanted first: it shows as many as fit."""
+        if self.panel.has_focus_within:
+            return [("done", "back"), ("step(1)", "more"), ("step(-1)", "less"), ("step(10)", "×10"),
+                    ("help", "help")]
+        first = [("stop", "stop")] if self.generating else [("submit", "generate")]
+        return first + [
+            ("help", "help"), ("focus_settings", "settings"), ("train", "train"), ("sweep", "sweep"),
+            ("score", "score"), ("training_view", "curves"), ("toggle_heatmap", "heat-map"),
+            ("inspect", "inspect"), ("continue", "continue"), ("regenerate", "again"), ("save", "save"),
+            ("copy", "copy"), ("command_palette", "commands")]
 
     def action_temperature(self, n: int) -> None:
         self.step("temperature", n)
@@ -494,7 +537,6 @@ class MainScreen(FrameFlusher, Screen):
     def start(self, run: Run) -> None:
         """Stream ``run`` (its context edits are queued on the generator)."""
         self.run = run
-        self.output.unsettle()
         self.generator.buffer.start(run)
         self._show_status()
         assert self._ticker is not None
@@ -516,9 +558,6 @@ class MainScreen(FrameFlusher, Screen):
     def stream_buffer(self) -> StreamBuffer:
         return self.generator.buffer
 
-    def _settle(self) -> None:
-        self.output.settle()
-
     def _show(self, run: Run, text: str, probs: list[float]) -> None:
         if not text:
             return
@@ -528,6 +567,9 @@ class MainScreen(FrameFlusher, Screen):
 
     def _show_status(self) -> None:
         run = self.run
+        if self.generating != self._footer_generating:  # Esc stop / Enter generate lead the footer
+            self._footer_generating = self.generating
+            self.refresh_bindings()
         if run is None:
             self.status.show_run("ready" if self.model else "loading", 0, None)
             return
@@ -544,7 +586,6 @@ class MainScreen(FrameFlusher, Screen):
                 text, probs = self.generator.buffer.drain()
                 self._show(run, text, probs)
                 run.finished = event.reason
-                self.output.settle()
             self._show_status()
 
     def on_unmount(self) -> None:

@@ -18,8 +18,8 @@ STATUS_EVERY = 0.25  # seconds between status-line updates while streaming
 class FrameFlusher:
     """Mixin for a Screen whose worker fills a :class:`StreamBuffer`.
 
-    The screen provides ``run``, ``stream_buffer``, ``_show``, ``_show_status`` and
-    ``_settle``; it calls :meth:`_start_ticker` on mount and ``self._ticker.resume()``
+    The screen provides ``run``, ``stream_buffer``, ``_show`` and ``_show_status`` (and
+    ``_settle`` if it has something to finish when a run ends); it calls :meth:`_start_ticker` on mount and ``self._ticker.resume()``
     when a run starts."""
 
     run: Run | None
@@ -37,8 +37,7 @@ class FrameFlusher:
         raise NotImplementedError
 
     def _settle(self) -> None:
-        """The run ended: let the output views finish (scroll, subtitles)."""
-        raise NotImplementedError
+        """The run ended: let the screen finish (subtitles, say)."""
 
     def _start_ticker(self) -> None:
         self._ticker = self.set_interval(FRAME, self._flush, pause=True)  # type: ignore[attr-defined]

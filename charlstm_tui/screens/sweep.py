@@ -165,7 +165,6 @@ class SweepScreen(FrameFlusher, Screen):
         for column in self.columns:
             column.clear()
             column.append(text, PROMPT)
-            column.unsettle()
         self._out_start = self.columns[0].transcript.end
         self._swept, self.bits = (model, ids), []
         run = Run("sweep")
@@ -233,8 +232,6 @@ class SweepScreen(FrameFlusher, Screen):
             column.append(chars, MODEL, p)
 
     def _settle(self) -> None:
-        for column in self.columns:
-            column.settle()
         self._show_subtitles()
         run = self.run
         if run is not None and run.finished and run.count and self._swept is not None and not self.bits:

@@ -11,7 +11,7 @@ Styles per character come from :meth:`OutputView.char_style`, keyed by its kind
 
 from __future__ import annotations
 
-import time
+import textwrap
 from itertools import groupby
 from typing import Iterable
 
@@ -26,23 +26,6 @@ from .transcript import DISPLAY, KIND_NAMES, MODEL, PROMPT, USER, Line, RowIndex
 
 __all__ = ["OutputView", "PROMPT", "MODEL", "USER"]
 
-JUMP_ABOVE_ROWS_PER_S = 4  # a stream that fills rows faster than this scrolls in jumps...
-JUMP_KEEP_ROWS = 2  # ...keeping this many rows already shown in view above the new ones
-
-
-def jump_slack(rows_per_s: float, height: int, unseen: int) -> int:
-    """Blank rows to scroll past the end of a followed stream's text, in a pane of
-    ``height`` rows, when ``unseen`` rows of it were never on screen.
-
-    Scrolling by one row redraws the whole pane and its scrollbar, so a fast stream
-    scrolls in jumps, as xterm's jump scroll does: as far as it can while its unseen
-    rows, and JUMP_KEEP_ROWS rows above them, stay in view. The new rows then fill the
-    blank slack, each frame drawing only them, so a pane of text costs about one full
-    redraw instead of one per frame. A slow stream (0 slack) scrolls row by row."""
-    if rows_per_s <= JUMP_ABOVE_ROWS_PER_S:
-        return 0
-    return max(0, height - unseen - JUMP_KEEP_ROWS)
-
 
 class OutputView(ScrollView, can_focus=True):
     """Scrollable, soft-wrapped view of a :class:`Transcript`."""
@@ -56,9 +39,7 @@ class OutputView(ScrollView, can_focus=True):
         self.hint = hint
         self._cache: LRUCache[tuple, Strip] = LRUCache(1024)
         self._base: Style | None = None  # self.rich_style, cached: computing it walks the DOM
-        # When following last scrolled, and the rows then: how fast rows arrive.
-        self._scrolled_at, self._scrolled_rows = 0.0, 0
-        self._settled = True  # no stream running: no jump-scroll slack
+        self._hint_cache: tuple[int, list[str]] | None = None  # (width, the hint wrapped to it)
 
     # -- writing ------------------------------------------------------------------------
     def append(self, text: str, kind: int = MODEL, probs: Iterable[float] | None = None) -> None:
@@ -102,7 +83,7 @@ class OutputView(ScrollView, can_focus=True):
         total = self.rows.total
         if trimmed and not follow:  # keep the rows the user is reading in place
             self.scroll_to(y=max(0, self.scroll_y - (old_total - total)), animate=False, immediate=True)
-        scrolled = self._set_virtual_size(Size(width, self._virtual_rows(total, total - old_total, follow)))
+        scrolled = self._set_virtual_size(Size(width, total))
         if follow and scrolled:
             top = self.scroll_y
             self.scroll_end(animate=False, immediate=True, x_axis=False)
@@ -111,33 +92,6 @@ class OutputView(ScrollView, can_focus=True):
             self.refresh()
         else:
             self.refresh_lines(old_first_row, max(1, total - old_first_row))
-
-    def _virtual_rows(self, total: int, new: int, follow: bool) -> int:
-        """How many rows to scroll over: the text (``total`` rows, ``new`` of them not
-        drawn yet), plus blank slack when jump-scrolling (see :func:`jump_slack`). The
-        stream's speed is taken in rows per second since the last scroll, so it does not
-        depend on how often frames come."""
-        current = self.virtual_size.height
-        if not follow or self._settled:
-            return total
-        height = self.scrollable_content_region.height
-        if total <= current < total + height and self.scroll_y + height >= current:
-            return current  # still filling the slack: no scroll this frame
-        now = time.monotonic()
-        rate = (total - self._scrolled_rows) / max(now - self._scrolled_at, 1e-3)
-        self._scrolled_at, self._scrolled_rows = now, total
-        if total <= height:
-            return total
-        return total + jump_slack(rate, height, unseen=max(0, new))
-
-    def settle(self) -> None:
-        """The stream ended: drop the jump-scroll slack so the text ends at the bottom."""
-        self._settled = True
-        self._relayout(len(self.transcript.lines) - 1, self._following())
-
-    def unsettle(self) -> None:
-        """A stream starts: jump-scrolling may be used again."""
-        self._settled = False
 
     def _set_virtual_size(self, size: Size) -> bool:
         """Set the scrollable size; returns whether it changed.
@@ -222,8 +176,29 @@ class OutputView(ScrollView, can_focus=True):
             at += n
         return Strip(segments)
 
+    def hint_lines(self, width: int) -> list[str]:
+        """The hint wrapped to ``width``: a line of ``a · b · c`` keys breaks between keys,
+        prose between words."""
+        if self._hint_cache is not None and self._hint_cache[0] == width:
+            return self._hint_cache[1]
+        lines: list[str] = []
+        for line in self.hint.splitlines():
+            if " · " not in line:
+                lines.extend(textwrap.wrap(line, width) or [""])
+                continue
+            row = ""
+            for item in line.split(" · "):
+                if row and len(row) + 3 + len(item) > width:
+                    lines.append(row)
+                    row = item
+                else:
+                    row = f"{row} · {item}" if row else item
+            lines.append(row)
+        self._hint_cache = (width, lines)
+        return lines
+
     def _hint_line(self, y: int, width: int, base: Style) -> Strip:
-        lines = self.hint.splitlines()
+        lines = self.hint_lines(width)
         top = max(0, (self.size.height - len(lines)) // 2)
         if not top <= y < top + len(lines):
             return Strip.blank(width, base)

@@ -26,15 +26,26 @@ class StatusBar(Widget):
     model_text: reactive[str] = reactive("starting…")
     train_text: reactive[str] = reactive("")
     run_text: reactive[str] = reactive("")
+    _run_forms: tuple[str, ...] = ("",)  # run_text, then shorter forms for a narrow line
 
     def render(self) -> Text:
-        left = Text(self.model_text, style=self.get_component_rich_style("status--model"), no_wrap=True,
-                    overflow="ellipsis")
-        train = Text(f" {self.train_text} " if self.train_text else "",
-                     style=self.get_component_rich_style("status--train"), no_wrap=True)
-        right = Text(self.run_text, style=self.get_component_rich_style("status--run"), no_wrap=True)
-        gap = max(1, self.size.width - left.cell_len - train.cell_len - right.cell_len)
-        return Text.assemble(left, " " * gap, train, " " if train else "", right)
+        """The run's state always shows whole; then the training; the model's line gets
+        what is left, cut with an ellipsis."""
+        width = self.size.width
+        run = next((t for t in self._run_forms if len(t) <= width), self._run_forms[-1])
+        right = Text(run, style=self.get_component_rich_style("status--run"), no_wrap=True)
+        train = Text(self.train_text, style=self.get_component_rich_style("status--train"), no_wrap=True)
+        if train.cell_len + 2 + right.cell_len > width:
+            train = Text()
+        right_side = Text.assemble(train, "  " if train else "", right)
+        room = width - right_side.cell_len - 2
+        left = Text(self.model_text, style=self.get_component_rich_style("status--model"), no_wrap=True)
+        if room < 8:
+            left = Text()
+        elif left.cell_len > room:
+            left.truncate(room, overflow="ellipsis")
+        gap = max(0, width - left.cell_len - right_side.cell_len)
+        return Text.assemble(left, " " * gap, right_side)
 
     def show_model(self, text: str) -> None:
         self.model_text = text
@@ -46,4 +57,5 @@ class StatusBar(Widget):
     def show_run(self, state: str, count: int, rate: float | None) -> None:
         """``state``: loading / ready / generating / stopped / done; rate in chars/s."""
         speed = f" · {rate:,.0f} chars/s" if rate else ""
-        self.run_text = f"{state} · {count:,} chars{speed}"
+        self._run_forms = (f"{state} · {count:,} chars{speed}", f"{state} · {count:,} chars", state)
+        self.run_text = self._run_forms[0]

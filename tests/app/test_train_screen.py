@@ -292,11 +292,11 @@ def test_a_training_that_ends_mid_run_offers_its_model_and_takes_nothing_away(ap
         await pilot.press("enter")
         run = app.main.run
         screen = await open_train(pilot)
-        await choose(pilot, screen, corpus_file)
+        await choose(pilot, screen, corpus_file, budget="0.1")
         screen.action_start()
         await wait_for(pilot, lambda: screen.chart.count("train") >= 1, "the first step")
-        await pilot.press("escape")
         assert app.main.status.train_text.startswith("training ")  # shown on the main screen
+        await pilot.press("escape")
         await wait_for(pilot, lambda: screen.job.ended.is_set() and screen.state == "done", "the training")
         await pilot.pause(0.3)
         # The run goes on, on the model it started with; the new one is offered, not swapped in.

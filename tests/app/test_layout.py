@@ -1,0 +1,97 @@
+"""The main screen's layout at the sizes users have: 80x24 and below, and wide.
+
+Below 100 columns the settings panel folds away and F2 shows it over the output; the
+footer shows whole keys only, F6/F7/F9/F10 among them at 80 columns; the welcome hint
+wraps inside the pane; the status line keeps the run's state whole; below 16 rows the
+output and the prompt give their borders to the text."""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import drive, finished, screen_lines, type_text, wait_for
+
+
+def footer(app) -> str:
+    return screen_lines(app)[-1]
+
+
+def test_80x24_folds_the_settings_away_and_f2_shows_them_over_the_output(app_on) -> None:
+    app = app_on(length=200, seed=1, delay_ms=0)
+
+    async def script(pilot) -> None:
+        main = app.main
+        await pilot.pause()
+        panel, out = main.panel, main.output
+        assert not panel.display and out.region.width == 80  # the output gets the width
+        lines = screen_lines(app)
+        assert footer(app).split() == ["Enter", "generate", "F1", "help", "F2", "settings", "F6", "train", "F7",
+                                       "sweep", "F9", "score", "F10", "curves"]
+        # The hint wraps inside the pane: every line of it is there, whole.
+        body = "\n".join(lines)
+        for words in ("Type a prompt below and press Enter:", "F6 train a model", "F10 training curves",
+                      "F1 help · Ctrl+P every command"):
+            assert words in body
+        await pilot.press("f2")
+        assert panel.display and app.focused is panel.input_for("temperature")
+        assert panel.region.right == 80 and panel.region.width == 34 and out.region.width == 80  # over it
+        assert footer(app).split()[:2] == ["Esc", "back"]
+        await pilot.press("up", "up")
+        assert main.settings.temperature == 0.9
+        await pilot.press("escape")
+        assert not panel.display and app.focused is main.prompt
+        await pilot.press("f2")
+        await pilot.press("f2")  # F2 again: back out
+        assert not panel.display and app.focused is main.prompt
+        # Tab with no ghost text goes to the output pane, never into a settings field.
+        await pilot.press("tab")
+        assert app.focused is out
+        await pilot.press("tab")
+        assert app.focused is main.prompt
+        await type_text(pilot, "KING:")
+        await pilot.press("enter")
+        await finished(pilot)
+        status = screen_lines(app)[-2]
+        assert status.rstrip().endswith("chars/s") and "done · 200 chars" in status
+
+    drive(app, script, size=(80, 24))
+
+
+def test_200x50_keeps_the_panel_beside_the_output(app_on) -> None:
+    app = app_on()
+
+    async def script(pilot) -> None:
+        main = app.main
+        await pilot.pause()
+        panel, out = main.panel, main.output
+        assert panel.display and panel.region.width == 34 and out.region.right == panel.region.x
+        assert out.region.width == 200 - 34
+        keys = footer(app)
+        for words in ("F5 heat-map", "F8 inspect", "^N continue", "^P commands"):
+            assert words in keys
+        await pilot.press("f2")
+        assert app.focused is panel.input_for("temperature") and panel.region.x == 200 - 34
+        await pilot.press("escape")
+        assert panel.display and app.focused is main.prompt
+
+    drive(app, script, size=(200, 50))
+
+
+@pytest.mark.parametrize("size", [(60, 15), (30, 8)])
+def test_small_terminals_still_show_the_text(app_on, size) -> None:
+    app = app_on(length=40, seed=2, delay_ms=0)
+
+    async def script(pilot) -> None:
+        main = app.main
+        await pilot.pause()
+        assert main.has_class("-narrow", "-short")
+        await type_text(pilot, "KING:")
+        await pilot.press("enter")
+        await finished(pilot)
+        lines = screen_lines(app)
+        assert any("KING:" in line for line in lines)  # the text is on screen
+        assert lines[-2].rstrip().endswith(("chars/s", "done · 40 chars", "done"))  # the state, whole
+        assert footer(app).strip().startswith("Enter generate  F1 help")
+        assert all(len(line) == size[0] for line in lines)
+
+    drive(app, script, size=size)
