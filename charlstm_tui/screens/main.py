@@ -259,7 +259,13 @@ class MainScreen(FrameFlusher, Screen):
         out = self.output
         if out.transcript.is_empty:
             out.add_rule(self._rule_label())
-        out.append(kept, USER if not out.transcript.is_empty else PROMPT)
+            kind = PROMPT
+        else:
+            kind = USER
+            before = out.transcript.text(out.transcript.end - 1) if out.transcript.end > out.transcript.start else ""
+            if kept and before and not before.isspace() and not kept[0].isspace():
+                kept = " " + kept  # typed text starts a word of its own, not the end of the model's
+        out.append(kept, kind)
         run = Run("continue", out_start=out.transcript.end)
         self.generator.queue(("feed", kept), ("mark", run))
         self.start(run)
@@ -272,6 +278,9 @@ class MainScreen(FrameFlusher, Screen):
         if last is None:
             self.notify("Nothing to regenerate yet: type a prompt and press Enter.", severity="warning")
             return
+        if self.settings.seed is not None:
+            self.notify(f"The seed is fixed ({self.settings.seed}), so this run repeats the last one exactly. "
+                        "Blank the seed (F2) for a new sample.", title="Regenerate")
         self._stop_current()
         self.output.truncate(last.out_start)
         self.explorer.branches.drop_from(last.out_start)
@@ -305,6 +314,8 @@ class MainScreen(FrameFlusher, Screen):
         if self.model is not None:
             self.generator.queue(("reset",))
             self.status.show_run("ready", 0, None)
+        if self.prompt.text:
+            self.notify("Cleared the output and the model's context; the prompt is kept.", title="Clear")
 
     def action_save(self) -> None:
         """Ask for a file name and write the transcript there."""

@@ -142,9 +142,7 @@ class Transcript:
         return first
 
     def add_rule(self, label: str = "") -> None:
-        """A separator before the next run, unless the transcript is empty."""
-        if self.is_empty:
-            return
+        """A separator line before the next run, saying what made it (model, T, seed)."""
         if self.lines[-1].rule is None and not self.lines[-1].text and not self.lines[-1].ended:
             self.lines[-1].rule = label  # reuse an empty trailing line
         else:
@@ -213,12 +211,14 @@ class Transcript:
         return whole[max(a, 0):max(b, 0)]
 
     def plain(self) -> str:
-        """All kept text for saving: runs separated by a blank line."""
-        out = []
+        """All kept text for saving: each run after its separator line, as on screen
+        (``── model · T 0.80 · stateful · seed 1 ──``), with a blank line between runs."""
+        out: list[str] = []
         for line in self.lines:
             if line.rule is not None:
-                if out and not out[-1].endswith("\n\n"):
+                if out:
                     out.append("\n" if out[-1].endswith("\n") else "\n\n")
+                out.append(f"── {line.rule} ──\n" if line.rule else "──\n")
             else:
                 out.append(line.text + "\n" * line.ended)
         return "".join(out)

@@ -43,11 +43,10 @@ def test_save_transcript_asks_for_a_name(app_on, tmp_path: Path) -> None:
         await wait_for(pilot, lambda: app.screen is app.main, "the dialog to close")
         assert any("Saved the transcript" in n.message for n in app._notifications)
         text = target.read_text()
-        # Both runs, separated by a blank line, exactly as generated.
-        runs = text.split("\n\n")
-        assert text.startswith("KING:") and "QUEEN:" in text
+        # Both runs, each after the line that says what made it, exactly as generated.
+        rule = "── tiny · T 0.80 · stateful · seed 1 ──\n"
+        assert text.startswith(rule + "KING:") and f"\n\n{rule}QUEEN:" in text
         assert text == app.main.output.transcript.plain()
-        assert len(runs) >= 2
 
     drive(app, script)
 

@@ -119,6 +119,29 @@ def test_continue_appends_typed_text_to_the_context(app_on) -> None:
     drive(app, script)
 
 
+def test_typed_text_after_a_word_starts_a_word_of_its_own(app_on) -> None:
+    """Ctrl+N with typed text: 'And then' never splices onto the model's last word."""
+    app = app_on(length=30, seed=5, delay_ms=0)
+
+    async def script(pilot) -> None:
+        await type_text(pilot, "KING:")
+        await pilot.press("enter")
+        await finished(pilot)
+        before = app.main.output.transcript.text()
+        if before[-1].isspace():  # make the text end mid-word
+            app.main.output.append("ab", USER)
+            app.main.generator.queue(("feed", "ab"))
+            before += "ab"
+        await type_text(pilot, "And then")
+        await pilot.press("ctrl+n")
+        await finished(pilot)
+        text = app.main.output.transcript.text()
+        assert text.startswith(before + " And then")
+        assert app.main.model.session.text == text
+
+    drive(app, script)
+
+
 def test_transcript_positions_map_to_the_session(app_on) -> None:
     app = app_on(length=40, seed=3, delay_ms=0)
 
@@ -169,8 +192,10 @@ def test_regenerate_resamples_the_last_run(app_on) -> None:
         first = app.main.output.transcript.text()
         await pilot.press("ctrl+r")
         await finished(pilot)
-        # A fixed seed from the same state gives the same text again, in place.
+        # A fixed seed from the same state gives the same text again, in place, and says so.
         assert app.main.output.transcript.text() == first
+        [notice] = [n.message for n in app._notifications if n.title == "Regenerate"]
+        assert notice.startswith("The seed is fixed (11), so this run repeats the last one exactly.")
         # With a different seed the run is replaced, the prompt kept.
         app.main.change(seed=12)
         await pilot.press("ctrl+r")
@@ -204,6 +229,13 @@ def test_clear_starts_over(app_on) -> None:
         await pilot.pause()
         assert app.main.output.transcript.is_empty
         assert app.main.status.run_text.startswith("ready · 0 chars")
+        assert not [n for n in app._notifications if n.title == "Clear"]
+        await type_text(pilot, "a prompt\nof two lines")
+        await pilot.press("ctrl+l")  # the prompt is kept (as a shell's Ctrl+L keeps the line), and said so
+        assert app.main.prompt.text == "a prompt\nof two lines"
+        assert [n.message for n in app._notifications if n.title == "Clear"] == [
+            "Cleared the output and the model's context; the prompt is kept."]
+        app.main.prompt.clear_prompt()
         await type_text(pilot, "QUEEN:")
         await pilot.press("enter")
         await finished(pilot)

@@ -81,10 +81,10 @@ def test_inspector_matches_core_with_keys_and_click(app_on, tiny_checkpoint) -> 
         up = view.cursor
         check(await inspected(pilot, up), core_distribution(tiny_checkpoint, text[:up]), vocab.encode(text[up])[0])
 
-        # A click sets the cursor: row 0, cell 2 of the text is position 2 ('N' of KING).
+        # A click sets the cursor: row 1 (under the run's rule), cell 2 is position 2 ('N' of KING).
         view.scroll_home(animate=False, immediate=True)
         await pilot.pause()
-        await pilot.click("#output", offset=(2 + 2, 1))  # border + padding, border
+        await pilot.click("#output", offset=(2 + 2, 1 + 1))  # border + padding, border + the rule
         assert view.cursor == 2
         check(await inspected(pilot, 2), core_distribution(tiny_checkpoint, "KI"), vocab.encode("N")[0])
 

@@ -47,16 +47,17 @@ def test_append_tracks_positions_kinds_and_probs() -> None:
 
 def test_rules_separate_runs_without_adding_text() -> None:
     t = Transcript()
-    t.add_rule("ignored on an empty transcript")
-    assert t.is_empty
+    t.add_rule("run 1")
+    assert not t.is_empty and t.text() == ""
     t.append("one", PROMPT)
     t.add_rule("run 2")
     t.append("two\n", PROMPT)
     t.add_rule("run 3")
     t.append("three", PROMPT)
     assert t.text() == "onetwo\nthree"
-    assert [line.rule for line in t.lines] == [None, "run 2", None, "run 3", None]
-    assert t.plain() == "one\n\ntwo\n\nthree"
+    assert [line.rule for line in t.lines] == ["run 1", None, "run 2", None, "run 3", None]
+    # Saved, each run keeps the line that says what made it.
+    assert t.plain() == "── run 1 ──\none\n\n── run 2 ──\ntwo\n\n── run 3 ──\nthree"
 
 
 def test_truncate_drops_the_tail() -> None:
