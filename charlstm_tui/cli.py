@@ -19,6 +19,7 @@ from typing import Any, Iterator
 import click
 
 from . import BUNDLED_CHECKPOINT, __version__
+from .adapt_cli import adapt_config, adapt_options, read_both
 
 CHECKPOINT_ENV = "CHARLSTM_CHECKPOINT"
 
@@ -216,22 +217,45 @@ def info(checkpoint: Path | None) -> None:
               help="val: the last 10% of the file (the trainer's split). all: the whole file.")
 @click.option("--block-size", type=click.IntRange(1), default=None,
               help="Window length. [default: the checkpoint's training block size]")
-@click.option("--context", type=click.Choice(["window", "stream"]), default="window", show_default=True,
+@click.option("--context", type=click.Choice(["window", "stream"]), default=None,
               help="window: each window of --block-size starts from a zero state (the trainer's estimate; "
-                   "nanoGPT's measure). stream: the state carries through the text, as the app reads it.")
-def eval_(checkpoint: Path | None, data_path: Path, split: str, block_size: int | None, context: str) -> None:
+                   "nanoGPT's measure). stream: the state carries through the text, as the app reads it. "
+                   "[default: window; with --adapt, the split is read as one stream]")
+@adapt_options
+def eval_(checkpoint: Path | None, data_path: Path, split: str, block_size: int | None, context: str | None,
+          adapt: bool, adapt_segment: int | None, adapt_step: float | None, adapt_decay: float | None) -> None:
     """Loss of a checkpoint on a text: nats/char, bits/char and perplexity."""
+    config = adapt_config(adapt, adapt_segment, adapt_step, adapt_decay)
+    if config is not None and (context is not None or block_size is not None):
+        raise click.UsageError("--adapt reads the split as one stream, the state carried; drop "
+                               f"{'--context' if context is not None else '--block-size'}")
     ckpt = load(checkpoint)
     from core.data import TextData, load_text
     from core.evaluate import evaluate
 
-    block = block_size or int(ckpt.train.get("config", {}).get("block_size", 256))
     with domain_errors():
         data = TextData.from_text(load_text(data_path), vocab=ckpt.vocab)
+    if config is not None:
+        ids = data.val.tolist() if split == "val" else data.train.tolist() + data.val.tolist()
+        static, adapted = read_both(ckpt, resolve_checkpoint(checkpoint), ckpt.vocab.decode(ids), config)
+        click.echo(f"{split}: {_loss_line(static)} ({static.chars:,} chars, state carried)")
+        click.echo(f"{split}: {_loss_line(adapted)} ({adapted.chars:,} chars, adapted as read: segments of "
+                   f"{config.segment}, step {config.step:g}, decay {config.decay:g})")
+        click.echo(f"adapting gained {static.loss - adapted.loss:.4f} nats/char "
+                   f"({static.bits_per_char - adapted.bits_per_char:.4f} bits/char); it learns from the text it "
+                   "scores, so compare it only with other adapted figures")
+        return
+    block = block_size or int(ckpt.train.get("config", {}).get("block_size", 256))
+    context = context or "window"
+    with domain_errors():
         report = evaluate(ckpt.build_model(), data, split, block, context=context)
     how = f"windows of {block}" if context == "window" else f"state carried, in chunks of {block}"
-    click.echo(f"{split}: loss {report.loss:.4f} nats/char, {report.bits_per_char:.4f} bits/char, "
-               f"perplexity {report.perplexity:.3f} ({report.chars:,} chars, {how})")
+    click.echo(f"{split}: {_loss_line(report)} ({report.chars:,} chars, {how})")
+
+
+def _loss_line(report: Any) -> str:  # a core.evaluate.LossReport
+    return (f"loss {report.loss:.4f} nats/char, {report.bits_per_char:.4f} bits/char, "
+            f"perplexity {report.perplexity:.3f}")
 
 
 from .score_cli import score  # noqa: E402  (commands kept in their own modules)

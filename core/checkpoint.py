@@ -11,6 +11,7 @@ the model's own shapes, so every command can trust it. Writes are atomic (see
 from __future__ import annotations
 
 import errno
+import hashlib
 import io
 import pickle
 import pickletools
@@ -79,6 +80,7 @@ class Checkpoint:
     train: dict[str, Any] = field(default_factory=dict)
     resume: dict[str, Any] | None = None  # optimizer + RNG states; only in "last" files
     path: Path | None = None  # the file it was read from
+    adapt_stats: dict[str, Any] | None = None  # gradient statistics for adapting (core/adapt_stats.py)
 
     @property
     def best_val_loss(self) -> float | None:
@@ -125,6 +127,8 @@ def save_checkpoint(path: str | Path, ckpt: Checkpoint, half: bool = False) -> P
     }
     if ckpt.resume is not None:
         payload["resume"] = ckpt.resume
+    if ckpt.adapt_stats is not None:
+        payload["adapt_stats"] = ckpt.adapt_stats
     try:
         with atomic_write(path, "checkpoint", check=lambda tmp: _check_loadable(tmp, path)) as f:
             torch.save(payload, f)
@@ -250,7 +254,17 @@ def _from_payload(payload: Any, path: Path) -> Checkpoint:
     if config.vocab_size != vocab.size:
         raise CheckpointError(f"checkpoint {path} is inconsistent: config says {config.vocab_size} symbols, vocabulary has {vocab.size}")
     _check_weights(state_dict, config, path)
-    return Checkpoint(config, vocab, state_dict, train or {}, resume, path)
+    stats = payload.get("adapt_stats")  # checked where used (and measured anew if unfit): it is optional
+    return Checkpoint(config, vocab, state_dict, train or {}, resume, path, stats if isinstance(stats, dict) else None)
+
+
+def state_digest(state_dict: dict[str, torch.Tensor]) -> str:
+    """sha256 over every tensor's name and bytes: equal digests, equal weights."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(state_dict.items()):
+        h.update(name.encode())
+        h.update(bytes(tensor.detach().cpu().clone().untyped_storage()))  # clone: exactly this tensor's bytes
+    return h.hexdigest()
 
 
 def _check_weights(state_dict: dict[str, torch.Tensor], config: ModelConfig, path: Path) -> None:

@@ -166,6 +166,12 @@ class FusedLSTM:
     def __init__(self, model: LMNet) -> None:
         cfg = model.config
         self.n_layers, self.hidden = cfg.n_layers, cfg.n_embd
+        self.refresh(model)
+
+    def refresh(self, model: LMNet) -> None:
+        """Rearrange ``model``'s weights anew, after they changed in place (an
+        :class:`~core.adapt.Adapter` read a text): runs already started use them from
+        their next step."""
         H = self.hidden
         order = gate_order(H)
 
@@ -271,6 +277,10 @@ class Sampler:
         self.model = model.eval()
         self.vocab = vocab
         self.fused = FusedLSTM(model)
+
+    def refresh(self) -> None:
+        """Take up the model's weights after they changed in place (see :class:`~core.adapt.Adapter`)."""
+        self.fused.refresh(self.model)
 
     # -- state ---------------------------------------------------------------
     def zero_state(self, batch: int = 1) -> State:

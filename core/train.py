@@ -28,7 +28,8 @@ from typing import Any, Iterator, Sequence
 import torch
 from torch.nn import functional as F
 
-from .checkpoint import Checkpoint, save_checkpoint
+from .adapt_stats import store_stats
+from .checkpoint import Checkpoint, save_checkpoint, state_digest
 from .data import TextData
 from .ema import WeightAverage
 from .errors import ConfigError, TrainingError
@@ -481,6 +482,10 @@ def _train(config: TrainConfig, data: TextData, out: Path, resume: Checkpoint | 
         # ``out`` gets these weights, unevaluated, so there is always a model to use; the
         # run's best-val record stays empty so a resumed run continues exactly.
         save(best=best_val == math.inf)
+    if dist.main and step > 0:
+        # What adapting to a text divides its steps by (core/adapt.py), measured once on
+        # the best weights, so no user of this file waits for them.
+        store_stats(out, data.train.cpu(), f"{data_name or 'training text'} (train split)")
     _write_replica_digest(net, batch_gen, dist)
     yield Progress("done", step, config.max_iters, fraction(), best_val_loss=_finite(best_val), lr=lr,
                    tokens_per_s=tokens_per_s, elapsed=elapsed(), eta=0.0,
@@ -596,15 +601,6 @@ def _shape(c: ModelConfig) -> str:
 
 
 REPLICA_DIGEST_ENV = "CHARLSTM_REPLICA_DIGEST_DIR"
-
-
-def state_digest(state_dict: dict[str, torch.Tensor]) -> str:
-    """sha256 over every tensor's name and bytes: equal digests, equal weights."""
-    h = hashlib.sha256()
-    for name, tensor in sorted(state_dict.items()):
-        h.update(name.encode())
-        h.update(bytes(tensor.detach().cpu().clone().untyped_storage()))  # clone: exactly this tensor's bytes
-    return h.hexdigest()
 
 
 def _write_replica_digest(net: LMNet, batch_gen: torch.Generator, dist: _Dist) -> None:
