@@ -1,6 +1,6 @@
-"""``--adapt`` for ``eval`` and ``score``: read a text twice, statically and adapting as it reads.
+"""``--adapt`` for ``eval`` and ``score``: a text scored statically and adapting as it is read.
 
-Both reads go through the same :class:`core.adapt.Adapter` arithmetic, so the two figures
+One :class:`core.adapt.Adapter` read gives both, by the same arithmetic, so the two figures
 differ only by what adapting learned (with ``--adapt-step 0`` they are equal to the last bit).
 """
 
@@ -47,8 +47,8 @@ def adapt_config(adapt: bool, segment: int | None, step: float | None, decay: fl
 
 
 def read_both(ckpt: Any, checkpoint_path: Path, text: str, config: Any) -> tuple[Any, Any]:
-    """``text`` scored from the '\\n' start with the trained weights, then adapting as it is
-    read: two core.score.TextScore."""
+    """``text`` read once from the '\\n' start, adapting as it is read and scored by the trained
+    weights alongside: (static, adapted), two core.score.TextScore."""
     from core.adapt import Adapter
     from core.adapt_stats import stats_for
     from core.score import TextScore
@@ -59,14 +59,12 @@ def read_both(ckpt: Any, checkpoint_path: Path, text: str, config: Any) -> tuple
         ids = ckpt.vocab.encode(text)
         model = ckpt.build_model()
         stats = stats_for(model, ckpt, checkpoint_path, ids, note=_note)
-        adapter = Adapter(model, stats, config, start_id=ckpt.vocab.newline_id)
+        adapter = Adapter(model, stats, config, start_id=ckpt.vocab.newline_id, compare=True)
     tty = sys.stderr.isatty()
-    static = adapter.read(ids, learn=False, progress=_progress("reading") if tty else None)
-    adapter.restart()
-    adapted = adapter.read(ids, progress=_progress("adapting") if tty else None)
+    reading = adapter.read(ids, progress=_progress("adapting") if tty else None)
     if tty:
         click.echo("\r\033[K", nl=False, err=True)
-    return TextScore.of(text, static), TextScore.of(text, adapted)
+    return TextScore.of(text, reading.static), TextScore.of(text, reading.surprise)
 
 
 def _note(message: str) -> None:

@@ -66,10 +66,10 @@ class _Net:
     parameters: an update in place is what the model (and anything reading it) sees.
     """
 
-    def __init__(self, model: LMNet) -> None:
-        self.model = model
+    def __init__(self, model: LMNet, params: dict[str, torch.Tensor] | None = None) -> None:
+        """``params``: other tensors of the same names and shapes to run on (default: the model's)."""
         self.L, self.H, self.V = model.config.n_layers, model.config.n_embd, model.config.vocab_size
-        self.params = dict(model.named_parameters())
+        self.params = params if params is not None else dict(model.named_parameters())
         self.tape: dict | None = None
 
     def forward(self, x: torch.Tensor, y: torch.Tensor, state: State, keep: bool) -> tuple[torch.Tensor, State]:
@@ -235,7 +235,7 @@ class GradStats:
 
 @torch.no_grad()
 def measure_stats(model: LMNet, ids: Sequence[int] | torch.Tensor, segment: int = AdaptConfig.segment,
-                  max_chars: int = 32_768, streams: int = 16, source: str = "") -> GradStats:
+                  max_chars: int = 8_192, streams: int = 16, source: str = "") -> GradStats:
     """Measure :class:`GradStats` on up to ``max_chars`` characters of ``ids``: ``streams``
     evenly spaced stretches, read side by side in segments, the state carried, each
     segment's gradient taken alone (as the adapter takes it) and squared."""
@@ -274,28 +274,41 @@ def measure_stats(model: LMNet, ids: Sequence[int] | torch.Tensor, segment: int 
                      segment, streams * span, source)
 
 
+@dataclass
+class Reading:
+    """What one :meth:`Adapter.read` saw: per-character surprise, -ln p in nats."""
+
+    surprise: list[float]  # from the weights before each segment's step
+    static: list[float] | None = None  # from the trained weights, where the adapter compares
+
+
 class Adapter:
     """Reads texts into an :class:`LMNet`'s weights (dynamic evaluation).
 
     The weights are the model's own, changed in place: whatever reads the model after a
     :meth:`read` sees the adapted weights (a :class:`~core.sampling.Sampler` after its
     ``refresh()``). The adapter keeps its own recurrent state, so successive reads continue
-    one text. Not thread-safe, and nothing else may use the model while it reads.
+    one text. With ``compare``, every read is also scored with the trained weights (from a
+    state of their own, about a third more work), for the gain adapting brings.
 
-    Extra memory: the trained weights (to decay toward and to reset to), one step size and
-    one decay rate per weight, and one gradient the size of the largest matrix: about 3.3x
-    the weights.
+    Not thread-safe, and nothing else may use the model while it reads; a read can be
+    stopped between segments. Extra memory: the trained weights (to decay toward and reset
+    to), a step size and a decay rate per weight, and one gradient the size of the largest
+    matrix: about 3.3x the weights.
     """
 
-    def __init__(self, model: LMNet, stats: GradStats, config: AdaptConfig = AdaptConfig(), start_id: int = 0) -> None:
-        self.model = model.eval()
-        self.net = _Net(model)
+    def __init__(self, model: LMNet, stats: GradStats, config: AdaptConfig = AdaptConfig(), start_id: int = 0,
+                 compare: bool = False) -> None:
         if not stats.fits(model):
             raise ConfigError("the gradient statistics do not fit this model; measure them anew")
+        self.model = model.eval()
+        self.net = _Net(model)
         self.stats = stats
         self.start_id = start_id  # what the first character is predicted from (the lab's '\n')
+        self.compare = compare
         with torch.no_grad():
             self.trained = {n: p.detach().clone() for n, p in self.net.params.items()}
+        self._static_net = _Net(model, self.trained)
         self._grad = torch.empty(max(p.numel() for p in self.trained.values()))
         self._decay: dict[str, torch.Tensor] = {}
         self._step: dict[str, torch.Tensor] = {}
@@ -304,13 +317,17 @@ class Adapter:
 
     def configure(self, config: AdaptConfig) -> None:
         """Use these settings from the next segment on (what was learned stays)."""
-        mean = self.stats.mean_rms()
+        # A segment's gradient is mostly noise, so its rms goes as 1 / sqrt(length): rescaled
+        # so, statistics measured on one segment length serve any (the best step then stays
+        # about the same: 2.1e-4, 2e-4 and 2.5e-4 for segments of 25, 50 and 100, bundled model).
+        scale = math.sqrt(self.stats.segment / config.segment)
+        mean = self.stats.mean_rms() * scale
         self.config = config
-        for name, p in self.trained.items():
-            rms = self.stats.rms(name)
-            # The decay rate decay * r, r = rms / mean(rms), at most 1 (so it never overshoots
-            # the trained weight); the step size over rms (plus a floor: a weight whose
-            # gradients were ~0 where measured still moves boundedly).
+        for name in self.trained:
+            rms = self.stats.rms(name).mul_(scale)
+            # The step size over rms (plus a floor: a weight whose gradients were ~0 where
+            # measured still moves boundedly), and the decay rate decay * r, r = rms / mean(rms),
+            # at most 1 (so it never overshoots the trained weight).
             step = (rms + EPS * mean).reciprocal_().mul_(config.step)
             decay = (rms / mean).clamp_(max=1 / config.decay).mul_(config.decay) if config.decay else rms.zero_()
             if name in self._decay:  # in place: no second set alive at once
@@ -325,31 +342,44 @@ class Adapter:
             for name, p in self.net.params.items():
                 p.copy_(self.trained[name])
         self.restart()
-        self.chars_read = 0  # characters adapted on since the trained weights
+        self.chars_read = 0  # characters learned from since the trained weights
+        self.static_nats = self.adapted_nats = 0.0  # their surprise both ways, where compared
+        self.chars_compared = 0
 
     def restart(self) -> None:
         """Start a new text: the state from zero, the first character predicted from
         ``start_id``; the weights keep what they learned."""
         L, H = self.net.L, self.net.H
         self.state: State = (torch.zeros(L, 1, H), torch.zeros(L, 1, H))
+        self._static_state: State = (torch.zeros(L, 1, H), torch.zeros(L, 1, H))
         self._last = self.start_id
 
     @property
     def adapted(self) -> bool:
         return self.chars_read > 0
 
+    @property
+    def gain(self) -> float | None:
+        """Mean nats/char adapting saved on what was read with ``compare`` (None before any)."""
+        return (self.static_nats - self.adapted_nats) / self.chars_compared if self.chars_compared else None
+
+    def nbytes(self) -> int:
+        """Bytes of the tensors this adapter holds beyond the model's own weights."""
+        held = [*self.trained.values(), *self._decay.values(), *self._step.values(), self._grad]
+        return sum(t.numel() * t.element_size() for t in held)
+
     @torch.no_grad()
     def read(self, ids: Sequence[int], learn: bool = True, stop: threading.Event | None = None,
-             progress: Callable[[int, int], None] | None = None) -> list[float]:
+             progress: Callable[[int, int], None] | None = None) -> Reading:
         """Read ``ids``, segment by segment: score each, then (``learn``) step on it.
 
-        Returns each character's surprise, -ln p in nats, from the weights before its
-        segment's step. ``stop`` ends the read between segments (the list is then shorter);
-        ``progress(done, total)`` is called after each segment.
+        Each character's surprise comes from the weights before its segment's step, so no
+        character is scored by weights that have seen it. ``stop`` ends the read between
+        segments (the lists are then shorter); ``progress(done, total)`` is called after each.
         """
         ids = list(ids)
         seg = self.config.segment
-        surprise: list[float] = []
+        reading = Reading([], [] if self.compare else None)
         for start in range(0, len(ids), seg):
             if stop is not None and stop.is_set():
                 break
@@ -357,14 +387,20 @@ class Adapter:
             x = torch.tensor([self._last] + piece[:-1]).view(-1, 1)  # (T, 1): each char's predecessor
             y = torch.tensor(piece).view(-1, 1)
             nll, self.state = self.net.forward(x, y, self.state, keep=learn)
-            surprise.extend(nll.view(-1).tolist())
+            reading.surprise.extend(nll.view(-1).tolist())
+            if reading.static is not None:
+                static, self._static_state = self._static_net.forward(x, y, self._static_state, keep=False)
+                reading.static.extend(static.view(-1).tolist())
+                self.static_nats += float(static.sum())
+                self.adapted_nats += float(nll.sum())
+                self.chars_compared += len(piece)
             self._last = piece[-1]
             if learn:
                 self.net.backward(1.0 / seg, self._apply)  # a short segment takes a step in its proportion
                 self.chars_read += len(piece)
             if progress is not None:
                 progress(min(start + seg, len(ids)), len(ids))
-        return surprise
+        return reading
 
     def _apply(self, name: str, u: torch.Tensor, v: torch.Tensor | None) -> None:
         """One weight's step, from its gradient (see :data:`GradSink`)."""

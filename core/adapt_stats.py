@@ -32,7 +32,7 @@ from .model import LMNet
 from .paths import cache_dir
 
 SIDECAR_SUFFIX = ".adapt.pt"
-MIN_CACHED_CHARS = 8_192  # statistics measured on a shorter text serve that read only
+MIN_CACHED_CHARS = 2_048  # statistics measured on a shorter text serve that read only
 
 
 def sidecar_path(checkpoint: Path) -> Path:

@@ -108,18 +108,23 @@ def test_reset_restores_the_trained_weights_bit_for_bit(stats):
     assert_same(weights(model), trained)
     assert not adapter.adapted
     fresh = Adapter(make(), stats, config)
-    assert adapter.read(repeated_text(100)) == fresh.read(repeated_text(100))  # the state is a fresh text's too
+    assert adapter.read(repeated_text(100)).surprise == fresh.read(repeated_text(100)).surprise  # the state is a fresh text's too
 
 
 def test_on_a_repeated_pattern_adapting_beats_static_and_step_zero_equals_it_to_the_last_bit(stats):
     text = repeated_text()
-    static = Adapter(make(), stats, AdaptConfig(segment=20)).read(text, learn=False)
-    adapted = Adapter(make(), stats, AdaptConfig(segment=20, step=1e-2, decay=0.0)).read(text)
-    assert sum(adapted) / len(adapted) < sum(static) / len(static) - 0.3  # 1.92 vs 2.39 nats/char
+    static = Adapter(make(), stats, AdaptConfig(segment=20)).read(text, learn=False).surprise
+    adapter = Adapter(make(), stats, AdaptConfig(segment=20, step=1e-2, decay=0.0), compare=True)
+    reading = adapter.read(text)
+    assert reading.static == static  # the trained weights' surprise, scored alongside
+    mean_static, mean_adapted = sum(static) / len(static), sum(reading.surprise) / len(text)
+    assert mean_adapted < mean_static - 0.3  # 1.92 vs 2.39 nats/char
+    assert adapter.gain == pytest.approx(mean_static - mean_adapted) and adapter.chars_compared == len(text)
     model = make()
     trained = weights(model)
-    frozen = Adapter(model, stats, AdaptConfig(segment=20, step=0.0, decay=0.01)).read(text)
-    assert frozen == static  # every surprise, exactly
+    frozen = Adapter(model, stats, AdaptConfig(segment=20, step=0.0, decay=0.01), compare=True)
+    assert frozen.read(text).surprise == static  # every surprise, exactly
+    assert frozen.gain == 0.0
     assert_same(weights(model), trained)
 
 
@@ -129,20 +134,20 @@ def test_each_segment_is_scored_before_its_own_step(stats):
     adapter = Adapter(make(), stats, config)
     adapter.read(text[:60])
     before = copy.deepcopy(adapter)  # the weights and state from before the next segment
-    got = adapter.read(text[60:80])
+    got = adapter.read(text[60:80]).surprise
     after = copy.deepcopy(before)
     with torch.no_grad():  # the weights after that segment's step, from the same state
         for name, p in after.model.named_parameters():
             p.copy_(dict(adapter.model.named_parameters())[name])
-    assert got == before.read(text[60:80], learn=False)
-    assert got != after.read(text[60:80], learn=False)  # (so the order is what the test sees)
+    assert got == before.read(text[60:80], learn=False).surprise
+    assert got != after.read(text[60:80], learn=False).surprise  # (so the order is what the test sees)
 
 
 def test_a_read_continues_the_text_and_can_be_stopped_between_segments(stats):
     text = repeated_text(200)
-    whole = Adapter(make(), stats, AdaptConfig(segment=20, step=1e-3)).read(text)
+    whole = Adapter(make(), stats, AdaptConfig(segment=20, step=1e-3)).read(text).surprise
     pieces = Adapter(make(), stats, AdaptConfig(segment=20, step=1e-3))
-    assert pieces.read(text[:100]) + pieces.read(text[100:]) == whole  # segment boundaries agree here
+    assert pieces.read(text[:100]).surprise + pieces.read(text[100:]).surprise == whole  # segment boundaries agree here
     stop, seen = threading.Event(), []
 
     def progress(done, total):
@@ -151,7 +156,7 @@ def test_a_read_continues_the_text_and_can_be_stopped_between_segments(stats):
             stop.set()
 
     stopped = Adapter(make(), stats, AdaptConfig(segment=20, step=1e-3))
-    assert stopped.read(text, stop=stop, progress=progress) == whole[:60]
+    assert stopped.read(text, stop=stop, progress=progress).surprise == whole[:60]
     assert seen == [(20, 200), (40, 200), (60, 200)] and stopped.chars_read == 60
 
 
