@@ -21,11 +21,11 @@ def adapt_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      help="Also read the text adapting as it reads (dynamic evaluation: each segment is scored, "
                           "then learned from) and print both figures."),
         click.option("--adapt-segment", type=click.IntRange(1, 10_000), default=None,
-                     help="Characters per adaptation step.  [default: 50]"),
+                     help="Characters per adaptation step.  [default: 25]"),
         click.option("--adapt-step", type=click.FloatRange(0, 1), default=None,
-                     help="Step size: about how far each weight moves per step; 0 learns nothing.  [default: 2e-4]"),
+                     help="Step size: about how far each weight moves per step; 0 learns nothing.  [default: 0.00014]"),
         click.option("--adapt-decay", type=click.FloatRange(0, 1), default=None,
-                     help="Pull back toward the trained weights per step; 0 never forgets.  [default: 0.005]"),
+                     help="Pull back toward the trained weights per step; 0 never forgets.  [default: 0.001]"),
     ]):
         f = option(f)
     return f

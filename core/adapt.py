@@ -45,9 +45,11 @@ class AdaptConfig:
     (about how far each weight moves per step) and the decay toward the trained weights
     per step (0: no forgetting)."""
 
-    segment: int = 50
-    step: float = 5e-5
-    decay: float = 0.02
+    # Tuned on the bundled model, Tiny Shakespeare's first 20k val characters; over the whole
+    # split these gave 1.2437 nats/char (static 1.3957).
+    segment: int = 25
+    step: float = 1.4e-4
+    decay: float = 0.001
 
     def __post_init__(self) -> None:
         if not (isinstance(self.segment, int) and self.segment >= 1):

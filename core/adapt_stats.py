@@ -15,8 +15,7 @@ checkpoint is never modified here; the cache is written atomically.
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 import warnings
 from pathlib import Path
 from typing import Callable, Sequence
@@ -28,6 +27,7 @@ from .adapt import GradStats, measure_stats
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint, state_digest
 from .data import TextData, load_text
 from .errors import ConfigError, DataError
+from .files import atomic_write, read_input
 from .model import LMNet
 from .paths import cache_dir
 
@@ -95,37 +95,25 @@ def _from_dict(d: object, digest: str, model: LMNet) -> GradStats | None:
 
 
 def _read(path: Path) -> object:
-    """A stats file's contents, or None where there is none or it is unreadable."""
-    if not path.is_file():
-        return None
+    """A stats file's contents, or None where there is none or it cannot be read."""
     try:
+        raw = read_input(path, "gradient statistics", ConfigError)  # a regular file only, never a FIFO
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return torch.load(path, map_location="cpu", weights_only=True)  # never runs code from the file
-    except Exception:  # noqa: BLE001  a damaged cache file is measured anew, never an error
+            return torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)  # never runs code from it
+    except Exception:  # noqa: BLE001  missing or damaged: measured anew, never an error
         return None
 
 
 def write_stats(path: Path, stats: GradStats, digest: str) -> bool:
-    """Write ``stats`` atomically (a private temp file in the same folder, then a rename).
+    """Write ``stats`` for the weights of ``digest`` atomically (see :mod:`core.files`).
     Returns False where it cannot: a cache that cannot be written is not an error."""
-    tmp = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as f:
+        with atomic_write(path, "gradient statistics", ConfigError) as f:
             torch.save({**stats.to_dict(), "weights": digest}, f)
-        os.replace(tmp, path)
-        tmp = None
-        return True
-    except OSError:
+    except ConfigError:
         return False
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+    return True
 
 
 def store_stats(checkpoint: Path, train_ids: Sequence[int] | torch.Tensor, source: str) -> None:

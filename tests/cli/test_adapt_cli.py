@@ -76,6 +76,14 @@ def test_score_adapt_with_step_zero_prints_the_same_figure_twice(tiny_checkpoint
     assert static_line.split(" (")[0] == adapted_line.split(" (")[0]
 
 
+def test_the_help_states_the_defaults_adapting_uses():
+    code, out, _ = run("score", "--help")
+    text = " ".join(out.split())
+    assert code == 0
+    for option, value in (("segment", AdaptConfig.segment), ("step", AdaptConfig.step), ("decay", AdaptConfig.decay)):
+        assert f"--adapt-{option}" in text and f"[default: {value:g}]" in text, option
+
+
 def test_score_without_adapt_is_unchanged(tiny_checkpoint, text_file):
     code, out, _ = run("score", text_file, "-c", tiny_checkpoint, "--json")
     assert code == 0 and "adapted" not in json.loads(out)
