@@ -37,7 +37,7 @@ class CharLSTMApp(App[None]):
     TITLE = "charlstm-tui"
     BINDINGS = [
         Binding("f1", "help", "Help"),
-        Binding("question_mark", "help", "Help", show=False),
+        Binding("question_mark", "help", "Help, where ? is not typed as text", show=False),
         # The explorer and training screens stay out of the footer (it would overflow);
         # F1 and the command palette list them.
         Binding("f6,ctrl+t", "train", "Train a model", priority=True, show=False),  # priority: the prompt binds F6 (select line)

@@ -35,6 +35,13 @@ if TYPE_CHECKING:
     from .main import MainScreen
 
 
+def whole_words(ghost: str) -> str:
+    """``ghost`` up to its last word boundary (a space or newline, kept), so accepting it
+    never ends mid-word; all of it when it has no boundary."""
+    cut = max(ghost.rfind(" "), ghost.rfind("\n"))
+    return ghost[:cut + 1] if cut > 0 else ghost
+
+
 class Explorer:
     """Heat-map, inspector, fork/rewind and ghost text, for the main screen that owns it."""
 
@@ -274,4 +281,4 @@ class Explorer:
         if event.text == self._ghost_for:
             self._ghost_for = None  # answered: a later return of the cursor asks again
         if event.text == prompt.text and main.settings.ghost and prompt.cursor_location == prompt.document.end:
-            prompt.show_ghost(event.ghost)
+            prompt.show_ghost(whole_words(event.ghost))

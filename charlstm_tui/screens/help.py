@@ -17,17 +17,21 @@ from textual.widgets import Static
 ABOUT = """\
 A character-level LSTM continues your text one character at a time.
 
-[b]stateful[/b] mode carries the LSTM state (h, c) from character to character: each step costs the same.
+[b]stateful[/b] mode carries the LSTM state (h, c) from character to character: each step costs the same. \
 [b]window[/b] mode is the original lab's: every character re-reads the last block of text from a zero state.
-[b]temperature[/b] 0 always takes the likeliest character; higher values take more risks.
-[b]continue[/b] goes on from the model's current state; text you typed is appended to the context first.
-[b]regenerate[/b] samples the last run again from where it started. A fixed [b]seed[/b] repeats a run exactly.
-Settings change mid-run (temperature, top-k, top-p, delay, length) and are saved for next time.
+[b]temperature[/b] 0 always takes the likeliest character; higher values take more risks. \
+[b]top-k[/b] and [b]top-p[/b] leave only the likeliest characters to draw from.
+[b]continue[/b] (Ctrl+N) goes on from the model's current state; text you typed is added first, as a word of its own.
+[b]regenerate[/b] (Ctrl+R) samples the last run again from where it started. A fixed [b]seed[/b] repeats a run exactly.
+Settings change mid-run (temperature, top-k, top-p, delay, length) and are saved for next time. \
+Below 100 columns the settings panel folds away: F2 shows it.
 [b]heat-map[/b] (F5) colours each generated character by the probability it had when it was sampled.
-[b]inspect[/b] (F8, or click the text): a cursor; the panel shows the 10 likeliest characters there, the entropy
+[b]inspect[/b] (F8, or click the text): a cursor; the panel shows the 10 likeliest characters there, the entropy \
 and the chosen one. Digits fork with a candidate, r resamples; \\[ and ] switch between a fork's branches.
-[b]ghost text[/b]: while you type, the likely continuation shows dimmed; Tab or → accepts it."""
-
+[b]ghost text[/b]: while you type, the likely continuation shows dimmed; Tab or → accepts it, whole words.
+[b]train[/b] (F6) a model on your own text; [b]sweep[/b] (F7) one prompt at several temperatures; \
+[b]score[/b] (F9) a text by the model's surprise; [b]curves[/b] (F10) of the model's training.
+? opens this help too, wherever it is not typed as text."""
 
 EXPLORER_ACTIONS = ("toggle_heatmap", "inspect")
 

@@ -6,7 +6,7 @@ the recipe the run will use is shown as soon as it is known.
 
 During a run: :func:`core.train.train` runs in a thread worker. Its events reach the
 screen as messages, batched to about ten a second, and become live loss curves, tokens/s
-and the ETA. F8 stops after the current step, keeping the best checkpoint so far. Esc
+and the ETA. F8 (twice) stops after the current step, keeping the best checkpoint so far. Esc
 goes back to the main screen at any time; a run keeps going there.
 
 After it: the best checkpoint, ``<data dir>/models/<text>-<preset>-<time>.pt``, is loaded
@@ -55,13 +55,14 @@ PRESETS = {  # name -> (radio label, tooltip)
 }
 DEFAULT_BUDGET = 1.4  # minutes: core.quick.QUICK.time_limit (a test keeps them equal)
 UPDATE_EVERY = 0.1  # seconds: at most ~10 progress messages a second reach the UI
+CONFIRM = 3.0  # seconds in which a second F5 or F8 confirms the first
 PREVIEW_LINES = 12
 PREVIEW_WIDTH = 200  # characters of a preview line
 SHOWN_CHARS = 300  # vocabulary characters listed before "and N more"
 VISIBLE = {"\n": "⏎", " ": "␣", "\t": "⇥", "\r": "␍"}
 
 HINT = ("Pick a text file: type its path (→ or Tab completes, Enter reads it) or choose it in the tree; "
-        "then a preset and a budget, and F5 to start.")
+        "then a preset and a budget, and F5 twice to start.")
 
 
 # -- the text and the recipe (no Textual below this line until TrainScreen) ----------------
@@ -233,9 +234,11 @@ class TrainScreen(Screen):
 
     app: "CharLSTMApp"
 
+    # F5 and F8 are the heat-map and the inspector on the main screen: here one press only
+    # asks for a second, so a habitual press starts or stops nothing.
     BINDINGS = [
-        Binding("f5", "start", "Start training"),
-        Binding("f8", "stop", "Stop, keep the best"),
+        Binding("f5", "press_start", "Start training (F5 twice)"),
+        Binding("f8", "press_stop", "Stop, keep the best (F8 twice)"),
         Binding("escape", "back", "Back to generating"),
     ]
 
@@ -248,6 +251,7 @@ class TrainScreen(Screen):
         self.out: Path | None = None  # the last checkpoint written
         self._request = 0  # the latest text check asked for...
         self._answered = 0  # ...and the latest one answered
+        self._armed: tuple[str, float] | None = None  # (key, when) of a first press waiting for its second
         self._path_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
@@ -270,8 +274,8 @@ class TrainScreen(Screen):
                     yield Input(f"{DEFAULT_BUDGET:g}", id="train-budget", compact=True, restrict=r"[0-9.]*")
                 yield Static("", id="train-plan")
                 with Horizontal(id="train-buttons"):
-                    yield Button("Start (F5)", id="train-start", variant="primary", compact=True)
-                    yield Button("Stop (F8)", id="train-stop", variant="error", compact=True, disabled=True)
+                    yield Button("Start (F5×2)", id="train-start", variant="primary", compact=True)
+                    yield Button("Stop (F8×2)", id="train-stop", variant="error", compact=True, disabled=True)
                     yield Button("Load", id="train-load", variant="success", compact=True)
         yield LossChart("Loss curves appear here once training starts.", id="train-chart")
         with Horizontal(id="train-progress-row"):
@@ -411,13 +415,13 @@ class TrainScreen(Screen):
         if plan.problem:
             self._say(plan.problem, "error")
         else:
-            self._say(f"Ready: {info.path.name} with the {self.preset} preset. F5 to start.")
+            self._say(f"Ready: {info.path.name} with the {self.preset} preset. F5 twice (or Start) to begin.")
 
     # -- running ------------------------------------------------------------------------------------
     def action_start(self) -> None:
         """Start training on the chosen text with the chosen preset and budget."""
         if self.state in ("running", "stopping"):
-            self._say("A run is going on: F8 stops it.", "error")
+            self._say("A run is going on: F8 twice stops it.", "error")
             return
         if self.info is None:
             self._say("Pick a text file first: type its path and press Enter, or choose it in the tree.", "error")
@@ -445,6 +449,29 @@ class TrainScreen(Screen):
         self.job.stop.set()
         self._set_state("stopping")
         self._say("Stopping after this step; the best checkpoint so far is kept…")
+
+    def _confirmed(self, key: str, what: str) -> bool:
+        """True for the second press of ``key`` within :data:`CONFIRM` seconds of the first;
+        the first says what a second would do."""
+        now = time.monotonic()
+        if self._armed is not None and self._armed[0] == key and now - self._armed[1] < CONFIRM:
+            self._armed = None
+            return True
+        self._armed = (key, now)
+        self._say(f"Press {key} again to {what}.")
+        return False
+
+    def action_press_start(self) -> None:
+        """F5: start, on a second press (the first of a text not ready says why at once)."""
+        if self.state in ("running", "stopping") or self.info is None:
+            self.action_start()
+        elif self._confirmed("F5", f"start training on {self.info.path.name} ({self.preset})"):
+            self.action_start()
+
+    def action_press_stop(self) -> None:
+        """F8: stop after the current step, on a second press."""
+        if self.state == "running" and self._confirmed("F8", "stop training (the best checkpoint so far is kept)"):
+            self.action_stop()
 
     def action_back(self) -> None:
         if self.state in ("running", "stopping"):
@@ -490,9 +517,9 @@ class TrainScreen(Screen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # Greyed out in the footer when they would do nothing.
-        if action == "start":
+        if action == "press_start":
             return self.state not in ("running", "stopping") or None
-        if action == "stop":
+        if action == "press_stop":
             return self.state == "running" or None
         return True
 

@@ -68,9 +68,12 @@ class InspectorPanel(Widget):
         if inspection.chosen is not None and inspection.chosen_p is not None:
             out.append("chosen ")
             out.append(f" {show_char(chars[inspection.chosen])} ", chosen_style)
-            out.append(f" p {100 * inspection.chosen_p:.1f}%\n")
-            out.append("sampled at " + (f"{100 * sampled:.1f}%" if sampled is not None else "— (typed)") + "\n",
-                       muted)
+            out.append("\n")
+            # Two different numbers: the model's own probability (temperature 1), and the one
+            # it was drawn with, after the temperature and top-k/top-p reshaped the odds.
+            out.append(f"model p            {100 * inspection.chosen_p:5.1f}%\n")
+            out.append("after T and top-p  " + (f"{100 * sampled:5.1f}%" if sampled is not None else "— typed")
+                       + "\n", muted)
         out.append(f"entropy {inspection.entropy_bits:.2f} bits\n\n")
         self.candidates = []
         for i, (cid, p) in enumerate(inspection.top):

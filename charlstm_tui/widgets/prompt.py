@@ -7,7 +7,8 @@ move the cursor as usual. Paste is TextArea's own: multi-line text arrives intac
 
 Ghost text: the screen sets :meth:`PromptArea.show_ghost` with the prompt's likely
 continuation; it is drawn dim after the cursor (TextArea's ``suggestion``, newlines as
-⏎). Tab or → accept it; with no ghost on show, Tab moves focus as before.
+⏎). Tab or → accept it; with no ghost on show, Tab moves to the output pane (the
+settings are F2's, so Tab never drops the next keys into a settings field).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class PromptArea(TextArea):
         Binding("shift+enter,ctrl+j", "newline", "Newline", show=False),
         Binding("up", "history_back", "History back", show=False),
         Binding("down", "history_forward", "History forward", show=False),
-        Binding("tab", "accept_ghost", "Accept the ghost text (else: next field)", show=False),
+        Binding("tab", "accept_ghost", "Accept the ghost text (else: to the output pane)", show=False),
     ]
 
     @dataclass

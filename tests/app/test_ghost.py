@@ -4,6 +4,7 @@ typed character feeds at most one id to the model); Tab accepts it, and moves fo
 
 from __future__ import annotations
 
+from charlstm_tui.screens.explore import whole_words
 from core.checkpoint import load_checkpoint
 from core.sampling import SampleConfig, Sampler
 
@@ -19,7 +20,7 @@ async def ghost_for(pilot, text: str) -> str:
     """Wait until the prompt reads ``text`` and shows a ghost computed for it."""
     main = pilot.app.main
     prompt = main.prompt
-    want = greedy_cache[text]
+    want = whole_words(greedy_cache[text])
     await wait_for(pilot, lambda: prompt.text == text and prompt.ghost == want, f"the ghost of {text!r}")
     return prompt.ghost
 
@@ -37,7 +38,10 @@ def test_ghost_is_core_greedy_incremental_and_tab_accepts(app_on, tiny_checkpoin
         prompt = main.prompt
         await type_text(pilot, "KING")
         ghost = await ghost_for(pilot, "KING")
-        assert len(ghost) == 40 and prompt.suggestion == ghost.replace("\n", "⏎")
+        # 40 greedy steps, shown up to the last word boundary: Tab never accepts half a word.
+        full = greedy_cache["KING"]
+        assert len(full) == 40 and ghost == full[:max(full.rfind(" "), full.rfind("\n")) + 1]
+        assert ghost[-1] in " \n" and prompt.suggestion == ghost.replace("\n", "⏎")
         engine = main.explorer.ghost
         assert engine.fed <= 4  # each key fed at most its own character, never the prompt again
 
@@ -60,10 +64,10 @@ def test_ghost_is_core_greedy_incremental_and_tab_accepts(app_on, tiny_checkpoin
         assert prompt.ghost.startswith(ghost[1:])
         await ghost_for(pilot, "KING" + ghost[0])
         assert (engine.fed, engine.steps) == (fed + 1, steps + 81)
-        assert prompt.ghost == greedy_cache["KING" + ghost[0]] and prompt.ghost[:39] == ghost[1:]
+        assert prompt.ghost == whole_words(greedy_cache["KING" + ghost[0]]) and prompt.ghost.startswith(ghost[1:])
 
         await pilot.press("tab")  # accepts the ghost, newlines and all
-        assert prompt.text == "KING" + ghost[0] + greedy_cache["KING" + ghost[0]] and prompt.has_focus
+        assert prompt.text == "KING" + ghost[0] + whole_words(greedy_cache["KING" + ghost[0]]) and prompt.has_focus
 
         # With no ghost on show, Tab moves the focus as before.
         prompt.text = ""
@@ -104,6 +108,6 @@ def test_ghost_follows_the_cursor(app_on, tiny_checkpoint) -> None:
         await pilot.press("right")  # back at the end: no ghost to accept yet, so the cursor moves
         await ghost_for(pilot, "KING")
         await pilot.press("right")
-        assert prompt.text == "KING" + greedy_cache["KING"]
+        assert prompt.text == "KING" + whole_words(greedy_cache["KING"])
 
     drive(app, script)

@@ -68,12 +68,12 @@ def test_inspector_matches_core_with_keys_and_click(app_on, tiny_checkpoint) -> 
         assert panel.display and not main.panel.display
         shown = str(panel.render())
         assert f"entropy {inspection.entropy_bits:.2f} bits" in shown
-        assert f"p {100 * inspection.chosen_p:.1f}%" in shown
+        assert f"model p            {100 * inspection.chosen_p:5.1f}%" in shown
         for i, (cid, p) in enumerate(inspection.top):
             assert f"{(i + 1) % 10} {show_char(vocab.chars[cid]):>2} {bar(p)} {100 * p:5.1f}%" in shown
         # The probability it was sampled with (temperature 0.8) is shown beside it.
         index, col = t.locate(pos)
-        assert f"sampled at {100 * t.lines[index].probs[col]:.1f}%" in shown
+        assert f"after T and top-p  {100 * t.lines[index].probs[col]:5.1f}%" in shown
 
         # Up moves a display row; the inspector follows.
         await pilot.press("up")

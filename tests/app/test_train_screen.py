@@ -77,6 +77,8 @@ def test_train_on_a_tiny_corpus_then_generate_from_it(app_on, corpus_file: Path,
         assert "quick preset for" in plan and "1x64 LSTM" in plan and "0.04 min" in plan
         assert screen.chart.is_empty
 
+        await pilot.press("f5")  # one press only asks for a second: F5 is the heat-map elsewhere
+        assert screen.state == "setup" and "Press F5 again to start training on plays.txt" in screen.message
         await pilot.press("f5")
         assert screen.state == "running"
         await trained(pilot, screen)
@@ -123,6 +125,8 @@ def test_stop_keeps_the_checkpoint_and_the_run_survives_leaving_the_screen(app_o
         await wait_for(pilot, lambda: screen.chart.count("train") > seen, "steps while away")
         app.action_train()
         await wait_for(pilot, lambda: app.screen is screen, "the same screen, curves and all")
+        await pilot.press("f8")  # one press only asks for a second: F8 is the inspector elsewhere
+        assert not screen.job.stop.is_set() and "Press F8 again to stop training" in screen.message
         await pilot.press("f8")
         assert screen.job.stop.is_set() and screen.state in ("stopping", "done")  # a tiny step ends at once
         await trained(pilot, screen)
@@ -230,7 +234,7 @@ def test_full_disk_is_shown_and_the_old_model_stays(app_on, corpus_file: Path, f
         before = app.main.model.info.path
         screen = await open_train(pilot)
         await choose(pilot, screen, corpus_file, budget="0.02")
-        await pilot.press("f5")
+        await pilot.press("f5", "f5")
         await trained(pilot, screen)
         assert screen.state == "failed"
         assert "Training failed: cannot write checkpoint" in screen.message and "the disk is full" in screen.message
