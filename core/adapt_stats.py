@@ -124,3 +124,18 @@ def store_stats(checkpoint: Path, train_ids: Sequence[int] | torch.Tensor, sourc
     stats = measure_stats(model, train_ids, source=source)
     ckpt.adapt_stats = {**stats.to_dict(), "weights": weights_digest(model)}
     save_checkpoint(checkpoint, ckpt)  # the weights as they were stored
+
+
+def write_sidecar(checkpoint: str | Path, text: str | Path) -> Path:
+    """Measure the statistics of a checkpoint on the train split of its training text (a
+    file) and write them beside it, as ``NAME.adapt.pt``: for a checkpoint that ships, such
+    as the bundled one, made before ``train`` stored them."""
+    checkpoint = Path(checkpoint)
+    ckpt = load_checkpoint(checkpoint)
+    model = ckpt.build_model()
+    data = TextData.from_text(load_text(text), vocab=ckpt.vocab)
+    stats = measure_stats(model, data.train, source=f"{Path(text).stem} (train split)")
+    path = sidecar_path(checkpoint)
+    if not write_stats(path, stats, weights_digest(model)):
+        raise ConfigError(f"cannot write {path}; check the folder's permissions")
+    return path

@@ -10,6 +10,7 @@ the model's own shapes, so every command can trust it. Writes are atomic (see
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import hashlib
 import io
@@ -263,7 +264,10 @@ def state_digest(state_dict: dict[str, torch.Tensor]) -> str:
     h = hashlib.sha256()
     for name, tensor in sorted(state_dict.items()):
         h.update(name.encode())
-        h.update(bytes(tensor.detach().cpu().clone().untyped_storage()))  # clone: exactly this tensor's bytes
+        t = tensor.detach().cpu().contiguous()  # exactly this tensor's bytes, in order
+        if t.numel():
+            # The bytes in one C call: bytes(storage) goes element by element (24 s for 4 MB).
+            h.update(ctypes.string_at(t.data_ptr(), t.numel() * t.element_size()))
     return h.hexdigest()
 
 

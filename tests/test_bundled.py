@@ -34,6 +34,16 @@ def test_bundled_checkpoint_is_small_and_complete(bundled) -> None:
     assert len(ckpt.history) >= 2 and ckpt.step > 0
 
 
+def test_the_bundled_gradient_statistics_are_for_the_bundled_weights(bundled) -> None:
+    """After a new bundled model: python -c "from core.adapt_stats import write_sidecar;
+    write_sidecar('checkpoints/shakespeare.pt', '../shared/data/tinyshakespeare.txt')"."""
+    from core.adapt_stats import stats_for
+
+    ckpt, model = bundled
+    stats = stats_for(model, ckpt, BUNDLED_CHECKPOINT, note=pytest.fail)  # found beside it, not measured
+    assert stats.source == "tinyshakespeare (train split)"
+
+
 def test_real_line_beats_the_same_characters_shuffled(bundled) -> None:
     from core.score import score_text
 
