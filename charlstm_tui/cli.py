@@ -9,7 +9,9 @@ and a non-zero exit, never a traceback.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
+import io
 import os
 import sys
 import time
@@ -62,7 +64,19 @@ def load(path: Path | None):  # -> core.checkpoint.Checkpoint
         return load_checkpoint(resolve_checkpoint(path))
 
 
-@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """The command group; a closed pipe (``| head``) ends any command quietly with
+    status 0, as Unix tools do (click's own handling would exit 1)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            _silence_stdout()
+            raise click.exceptions.Exit(0) from None
+
+
+@click.group(cls=_Group, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @functools.partial(checkpoint_option, must_exist=False)
 @click.version_option(__version__, prog_name="charlstm-tui")
 @click.pass_context
@@ -139,7 +153,7 @@ def generate(checkpoint: Path | None, prompt: str | None, prompt_file: Path | No
         with domain_errors():
             from core.data import load_text
 
-            prompt = load_text(prompt_file, min_chars=1)
+            prompt = load_text(prompt_file, min_chars=1, what="prompt file")
     prompt = prompt or ""
     ckpt = load(checkpoint)
     from core.sampling import SampleConfig, Sampler
@@ -155,18 +169,17 @@ def generate(checkpoint: Path | None, prompt: str | None, prompt_file: Path | No
             prompt = ckpt.vocab.decode(ids)
         sampler.encode_prompt(prompt)  # fail fast, before printing anything
         config = SampleConfig(temperature=temperature, top_k=top_k, top_p=top_p, length=length, seed=seed, mode=mode,
-                              block_size=int(ckpt.train.get("config", {}).get("block_size", 256)))
-        with _stdout_guard():
-            start = time.perf_counter()
-            if num_samples == 1:
-                count = _stream(sampler.stream(prompt, config), prompt if echo else "")
-            else:
-                count = 0
-                for i, text in enumerate(sampler.generate_batch(prompt, config, num_samples)):
-                    sys.stdout.write(f"{'' if i == 0 else chr(10)}--- sample {i + 1} ---\n{prompt if echo else ''}{text}\n")
-                    count += len(text)
-                sys.stdout.flush()
-            elapsed = time.perf_counter() - start
+                              block_size=ckpt.block_size)
+        start = time.perf_counter()
+        if num_samples == 1:
+            count = _stream(sampler.stream(prompt, config), prompt if echo else "")
+        else:
+            count = 0
+            for i, text in enumerate(sampler.generate_batch(prompt, config, num_samples)):
+                sys.stdout.write(f"{'' if i == 0 else chr(10)}--- sample {i + 1} ---\n{prompt if echo else ''}{text}\n")
+                count += len(text)
+            sys.stdout.flush()
+        elapsed = time.perf_counter() - start
     if verbose:
         click.echo(f"{count:,} chars in {elapsed:.2f} s: {count / max(elapsed, 1e-9):,.0f} chars/s ({mode})", err=True)
 
@@ -185,17 +198,6 @@ def _stream(chars: Iterator[str], head: str) -> int:
     out.write("\n")
     out.flush()
     return count
-
-
-@contextlib.contextmanager
-def _stdout_guard() -> Iterator[None]:
-    """A closed pipe (``| head``) ends the command quietly, as Unix tools do."""
-    try:
-        yield
-    except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes at exit
-        sys.exit(0)
 
 
 # -- info and eval ------------------------------------------------------------------------
@@ -245,10 +247,10 @@ def eval_(checkpoint: Path | None, data_path: Path, split: str, block_size: int 
                    f"({static.bits_per_char - adapted.bits_per_char:.4f} bits/char); it learns from the text it "
                    "scores, so compare it only with other adapted figures")
         return
-    block = block_size or int(ckpt.train.get("config", {}).get("block_size", 256))
+    block = block_size or ckpt.block_size
     context = context or "window"
-    with domain_errors():
-        report = evaluate(ckpt.build_model(), data, split, block, context=context)
+    with domain_errors(), _progress_line("eval") as progress:
+        report = evaluate(ckpt.build_model(), data, split, block, context=context, progress=progress)
     how = f"windows of {block}" if context == "window" else f"state carried, in chunks of {block}"
     click.echo(f"{split}: {_loss_line(report)} ({report.chars:,} chars, {how})")
 
@@ -256,6 +258,30 @@ def eval_(checkpoint: Path | None, data_path: Path, split: str, block_size: int 
 def _loss_line(report: Any) -> str:  # a core.evaluate.LossReport
     return (f"loss {report.loss:.4f} nats/char, {report.bits_per_char:.4f} bits/char, "
             f"perplexity {report.perplexity:.3f}")
+
+
+@contextlib.contextmanager
+def _progress_line(label: str) -> Iterator[Any]:
+    """A ``progress(done, total)`` callback that keeps one line on stderr up to date
+    (at most 10 times a second) while stderr is a terminal, and clears it at the end;
+    None elsewhere, so logs and pipes get only the result."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    shown = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - shown[0] >= 0.1 or done >= total:
+            shown[0] = now
+            sys.stderr.write(f"\r{label}: {100 * done / max(total, 1):3.0f}% ({done:,} of {total:,} chars)")
+            sys.stderr.flush()
+
+    try:
+        yield progress
+    finally:
+        sys.stderr.write("\r\033[K")  # the result goes where the progress was
+        sys.stderr.flush()
 
 
 from .score_cli import score  # noqa: E402  (commands kept in their own modules)
@@ -266,9 +292,19 @@ cli.add_command(score)
 
 
 def main() -> None:
-    """Entry point: errors print as a single ``Error:`` line, never a usage dump or traceback."""
+    """Entry point: errors print as a single ``Error:`` line, never a usage dump or traceback.
+
+    Output errors are errors too: a full disk under a redirect (or ``> /dev/full``) and a
+    closed stdout (``>&-``) end with one line and status 1. A closed pipe (``| head``)
+    ends quietly with status 0, as Unix tools do.
+    """
+    _guard_std_streams()
     try:
         rv = cli.main(standalone_mode=False, prog_name="charlstm-tui")
+        sys.stdout.flush()  # what is still buffered fails here, where it can be reported, not at exit
+    except BrokenPipeError:  # at the last flush, after the command
+        _silence_stdout()
+        sys.exit(0)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(130)
@@ -279,4 +315,62 @@ def main() -> None:
     except click.ClickException as e:
         click.echo(f"Error: {e.format_message()}", err=True)
         sys.exit(e.exit_code)
+    except OSError as e:
+        # core names the files it reads and writes in its own errors; an OSError that
+        # reaches here without a file name comes from writing the output.
+        from core.files import os_reason
+
+        where = f"cannot write {e.filename}" if e.filename else "cannot write the output"
+        _silence_stdout()
+        click.echo(f"Error: {where}: {os_reason(e)}", err=True)
+        sys.exit(1)
+    except MemoryError:
+        _silence_stdout()
+        click.echo("Error: out of memory; use a smaller input, model or --num-samples", err=True)
+        sys.exit(1)
     sys.exit(rv if isinstance(rv, int) else 0)
+
+
+class _ClosedStream(io.TextIOBase):
+    """Stands in for a standard stream the shell closed (``>&-``): writing to it is an
+    error, which main() reports like any other failed write."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, s: str) -> int:
+        raise OSError(errno.EBADF, "standard output is closed", None)
+
+    def isatty(self) -> bool:
+        return False
+
+
+def _guard_std_streams() -> None:
+    """Give a closed fd 0, 1 or 2 /dev/null, so no file this command opens takes its
+    number (text meant for stdout would land in a checkpoint); a closed stdout then
+    refuses writes."""
+    for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
+        try:
+            os.fstat(fd)
+            continue
+        except OSError:
+            pass
+        null = os.open(os.devnull, os.O_RDWR)
+        if null != fd:
+            os.dup2(null, fd)
+            os.close(null)
+        if name == "stdout":
+            sys.stdout = _ClosedStream()
+        elif getattr(sys, name) is None:
+            setattr(sys, name, open(fd, "r" if fd == 0 else "w", closefd=False))
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so Python's own flush at exit has nothing left to fail on."""
+    try:
+        fd = sys.stdout.fileno()
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)

@@ -28,7 +28,7 @@ def score(file: Path, checkpoint: Path | None, as_json: bool, drop_unknown: bool
 
     config = adapt_config(adapt, adapt_segment, adapt_step, adapt_decay)
     with domain_errors():
-        text = load_text(file, min_chars=1)  # cheap checks before the model loads
+        text = load_text(file, min_chars=1, what="text file")  # cheap checks before the model loads
     ckpt = load(checkpoint)
     from core.score import score_text
 

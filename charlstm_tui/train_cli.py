@@ -7,6 +7,7 @@ with 130 / 143. Under torchrun every rank runs this command; only rank 0 prints.
 
 from __future__ import annotations
 
+import itertools
 import os
 import shlex
 import signal
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import click
+
+from core.options import MAX_SEED
 
 PRESET_NAMES = ("default", "lab", "quick")
 # Options that map one-to-one onto core.train.TrainConfig fields.
@@ -75,7 +78,7 @@ def _opt(name: str, type_: Any, help_: str) -> Any:
               help="Continue a run from its <out>.last.pt: model, optimizer, step, RNG states, metrics and best val. "
                    "Its recipe is reused; options given here override it.")
 @_opt("time_limit", click.FloatRange(0, min_open=True), "Stop after this many minutes; the lr schedule ends with it.")
-@_opt("seed", int, "Seed for init, batches and dropout.")
+@_opt("seed", click.IntRange(0, MAX_SEED), "Seed for init, batches and dropout.")
 def train(data_arg: str, out: Path | None, preset: str | None, resume: Path | None, **options: Any) -> None:
     """Train a model on a text file, headless. Also runs under torchrun for DDP:
     torchrun --nproc-per-node N -m charlstm_tui train ..."""
@@ -83,8 +86,8 @@ def train(data_arg: str, out: Path | None, preset: str | None, resume: Path | No
 
     main_rank = int(os.environ.get("RANK", "0")) == 0
     with domain_errors():
-        config, data, data_path, data_name, resume_ckpt, out = _prepare(data_arg, out, preset, resume, options,
-                                                                         main_rank)
+        config, data, data_path, data_name, resume_ckpt, out, chosen = _prepare(data_arg, out, preset, resume,
+                                                                                 options, main_rank)
     from core.train import last_path, train as run
     from .train_view import LogLines, RichBar
 
@@ -101,10 +104,17 @@ def train(data_arg: str, out: Path | None, preset: str | None, resume: Path | No
 
     previous = {sig: signal.signal(sig, on_signal) for sig in EXIT_CODES}
     try:
+        events = run(config, data, out, resume=resume_ckpt, stop=stop, data_name=data_name,
+                     inputs=[("--data", data_path)])
+        with domain_errors():
+            # The outputs, sizes and resume are checked before the "start" event: a run
+            # that cannot start says so in one line, with no header or bar printed first.
+            first = next(events)
         with domain_errors(), view:
+            if chosen and main_rank:
+                view.echo(chosen)
             view.start(config, data, data_name)
-            for event in run(config, data, out, resume=resume_ckpt, stop=stop, data_name=data_name,
-                             inputs=[("--data", data_path)]):
+            for event in itertools.chain([first], events):
                 view.show(event)
     finally:
         for sig, handler in previous.items():
@@ -118,29 +128,33 @@ def train(data_arg: str, out: Path | None, preset: str | None, resume: Path | No
 
 
 def _prepare(data_arg: str, out: Path | None, preset: str | None, resume: Path | None,
-             options: dict[str, Any], main_rank: bool) -> tuple[Any, Any, Path, str, Any, Path]:
-    """Options -> (TrainConfig, TextData, data file, data name, resume Checkpoint or None, out), or a clear error."""
+             options: dict[str, Any], main_rank: bool) -> tuple[Any, Any, Path, str, Any, Path, str]:
+    """Options -> (TrainConfig, TextData, data file, data name, resume Checkpoint or None, out, what the quick
+    preset chose or ''), or a clear error."""
     from core.checkpoint import load_checkpoint
     from core.data import TextData, load_text
-    from core.errors import VocabError
+    from core.errors import CheckpointError, ConfigError, VocabError
     from core.train import TrainConfig, preset as preset_config, with_overrides
 
     resume_ckpt = load_checkpoint(resume) if resume is not None else None
     if resume_ckpt is not None and resume_ckpt.train.get("config"):
-        base = TrainConfig.from_dict(resume_ckpt.train["config"])  # the run's own recipe, then explicit overrides
+        try:
+            base = TrainConfig.from_dict(resume_ckpt.train["config"])  # the run's own recipe, then explicit overrides
+        except ConfigError as e:
+            raise CheckpointError(f"checkpoint {resume} is malformed: {e}; it is corrupt or was not written by "
+                                  "charlstm-tui, use another file") from None
         if preset is not None and preset != base.preset:
             raise click.UsageError(f"--preset {preset} differs from the resumed run's preset {base.preset}; drop --preset")
     else:
         base = preset_config(preset or "default")
     config = with_overrides(base, **{k: options[k] for k in CONFIG_OPTIONS})
+    chosen = ""
     path, data_name = _data_path(data_arg, main_rank)
     text = load_text(path)
     if config.preset == "quick" and resume_ckpt is None:
         from core.quick import adapt_quick
 
         config, chosen = adapt_quick(config, len(text), explicit={k for k, v in options.items() if v is not None})
-        if main_rank:
-            click.echo(chosen)
     config = config.validate()
     try:
         data = TextData.from_text(text, vocab=resume_ckpt.vocab if resume_ckpt else None)
@@ -150,7 +164,7 @@ def _prepare(data_arg: str, out: Path | None, preset: str | None, resume: Path |
                          e.unknown) from None
     if out is None:
         out = resume.with_name(resume.name.replace(".last.pt", ".pt")) if resume else Path(f"{data_name}.pt")
-    return config, data, path, data_name, resume_ckpt, out
+    return config, data, path, data_name, resume_ckpt, out, chosen
 
 
 def _data_path(data_arg: str, main_rank: bool) -> tuple[Path, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from torch.nn import functional as F
@@ -28,7 +29,7 @@ class LossReport:
 
     @property
     def perplexity(self) -> float:
-        return math.exp(self.loss)
+        return math.exp(self.loss) if self.loss < 709 else math.inf  # exp overflows a float past ~709.78
 
 
 @torch.no_grad()
@@ -54,7 +55,7 @@ STREAMS = 8  # contiguous streams of ``stream`` context, read side by side
 
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, data: TextData, split: str, block_size: int, batch_size: int = 64,
-             context: str = "window") -> LossReport:
+             context: str = "window", progress: Callable[[int, int], None] | None = None) -> LossReport:
     """Exact loss over every character of a split, each predicted from the ones before it.
 
     ``window``: consecutive ``block_size`` windows that each start from a zero state: the
@@ -62,18 +63,19 @@ def evaluate(model: torch.nn.Module, data: TextData, split: str, block_size: int
     noise), and nanoGPT's measure. ``stream``: the split read as a few long streams, the
     state carried from chunk to chunk, so a character sees all the text before it, as the
     app's stateful generation reads text; an RNN's usual measure, and lower. The model is
-    left in the mode it came in (the trainer evaluates mid-run).
+    left in the mode it came in (the trainer evaluates mid-run). ``progress(done, total)``
+    is called with the characters read so far, after each forward pass.
     """
     net = _net(model)
     was_training = net.training
     try:
-        return _exact_loss(net.eval(), data, split, block_size, batch_size, context)
+        return _exact_loss(net.eval(), data, split, block_size, batch_size, context, progress)
     finally:
         net.train(was_training)
 
 
 def _exact_loss(model: LMNet, data: TextData, split: str, block_size: int, batch_size: int,
-                context: str) -> LossReport:
+                context: str, progress: Callable[[int, int], None] | None) -> LossReport:
     ids = data.split(split).long() if split != "all" else torch.cat([data.train, data.val]).long()
     if len(ids) < 2:
         raise DataError(f"the {split} split has {len(ids)} character(s), too few to evaluate; "
@@ -87,6 +89,8 @@ def _exact_loss(model: LMNet, data: TextData, split: str, block_size: int, batch
         logits, state = model(x, state)
         nll += F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), y.reshape(-1), reduction="sum").item()
         count += y.numel()
+        if progress is not None:
+            progress(count, len(ids) - 1)
         return state
 
     if context == "stream":

@@ -40,9 +40,7 @@ _REASONS = {
     errno.ENOENT: "no such file or folder",
     errno.ENOTDIR: "a part of the path is a file, not a folder",
     errno.EISDIR: "it is a folder",
-    errno.ELOOP: "it is a symbolic link",
     errno.ENAMETOOLONG: "the name is too long",
-    errno.EBADF: "the stream is closed",
 }
 
 
@@ -172,6 +170,8 @@ def _existing_folder(path: Path, what: str, error: type[CharLSTMError]) -> Path:
 
 
 def _path_problem(path: Path, e: OSError) -> str:
+    if e.errno == errno.ELOOP and path.is_symlink():  # opened with O_NOFOLLOW: a link where a file of ours goes
+        return "it is a symbolic link"
     if e.errno == errno.ENOTDIR:
         blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
         if blocker is not None:

@@ -102,13 +102,11 @@ def training_problem(model_config: "ModelConfig", batch_size: int, block_size: i
     have = device_bytes(device)
     if have is None or need <= have:
         return None
-    model_part = 20 * params
-    what = (f"a {model_config.n_layers:,}x{model_config.n_embd:,} LSTM ({params:,} parameters)"
-            if model_part >= need - model_part else f"a batch of {batch_size:,} x {block_size:,} characters")
-    fix = "--n-embd or --n-layers" if model_part >= need - model_part else "--batch-size or --block-size"
-    return (f"training {what} needs about {human_bytes(need)} of memory, more than the "
-            f"{human_bytes(have)} of this {device.type.upper() if device.type != 'cpu' else 'machine'}; "
-            f"use a smaller {fix}")
+    c = model_config
+    return (f"training a {c.n_layers:,}x{c.n_embd:,} LSTM ({params:,} parameters) on batches of {batch_size:,} x "
+            f"{block_size:,} characters needs about {human_bytes(need)} of memory, more than the {human_bytes(have)} "
+            f"of this {'machine' if device.type == 'cpu' else device.type.upper()}; use smaller --n-embd, "
+            "--n-layers, --batch-size or --block-size")
 
 
 def count_params(model_config: "ModelConfig") -> int:

@@ -290,16 +290,24 @@ class Sampler:
     @torch.inference_mode()
     def prime(self, ids: Sequence[int], state: State | None = None, batch: int = 1) -> tuple[torch.Tensor, State]:
         """Run ``ids`` through the LSTM (one batched call) and return the last logits (B, V)
-        and the state after them. With no ids, primes from '\\n' as the lab does."""
+        and the state after them. With no ids, primes from '\\n' as the lab does.
+
+        ``batch`` streams that share the prompt (and ``state``, of batch 1) read it once:
+        the result is expanded to B rows, so 64 samples of a long prompt cost what one does.
+        """
         if not ids and state is None:
             ids = [self.vocab.newline_id]
         if not ids:
             raise ValueError("priming an existing state needs at least one id")
-        x = torch.tensor([list(ids)] * batch, dtype=torch.long)
+        x = torch.tensor([list(ids)], dtype=torch.long)  # (1, T)
         if state is None:
-            state = self.zero_state(batch)
-        logits, state = self.model(x, state)
-        return logits[:, -1].float(), state
+            state = self.zero_state(1)
+        logits, (h, c) = self.model(x, state)
+        logits = logits[:, -1].float()  # (1, V)
+        if batch > 1:  # views: whoever steps the streams copies them into its own buffers
+            logits = logits.expand(batch, -1)
+            h, c = h.expand(-1, batch, -1), c.expand(-1, batch, -1)
+        return logits, (h, c)
 
     # -- generation ----------------------------------------------------------
     def encode_prompt(self, prompt: str) -> list[int]:

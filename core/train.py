@@ -30,13 +30,15 @@ from torch.nn import functional as F
 
 from .adapt_stats import store_stats
 from .checkpoint import Checkpoint, save_checkpoint, state_digest
-from .data import TextData
+from .data import VAL_FRACTION, TextData
 from .ema import WeightAverage
 from .errors import ConfigError, TrainingError
 from .evaluate import estimate_loss, evaluate as evaluate_split
 from .files import append_bytes, atomic_write, check_output, claim_outputs
 from .machine import choose_lstm, precision
+from .memory import training_problem
 from .model import RATES, LMNet, ModelConfig
+from .options import MAX_SEED
 from .schema import dataclass_kwargs
 
 
@@ -72,6 +74,11 @@ class TrainConfig:
 
     def validate(self) -> "TrainConfig":
         """Raise :class:`ConfigError` naming the first option out of range; return self."""
+        for name, value in asdict(self).items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"--{name.replace('_', '-')} must be a finite number, got {value}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"--seed must be in 0..{MAX_SEED:,}, got {self.seed}")
         positive = ("n_embd", "n_layers", "batch_size", "block_size", "max_iters", "eval_interval", "eval_iters")
         for name in positive:
             if getattr(self, name) < 1:
@@ -317,6 +324,9 @@ def train(
     out = Path(out).expanduser()
     device = resolve_device(config.device)
     dist, device = _init_distributed(device)
+    too_big = training_problem(config.model_config(data.vocab.size), config.batch_size, config.block_size, device)
+    if too_big:  # before the model is built: building it would be the hang
+        raise ConfigError(too_big)
     if resume is not None and (resume.resume is None or "rng" not in resume.resume):
         raise TrainingError("this checkpoint has no optimizer state; resume from the '.last.pt' file written beside it")
     lock = None
@@ -336,10 +346,12 @@ def train(
 def _train(config: TrainConfig, data: TextData, out: Path, resume: Checkpoint | None, stop: threading.Event,
            data_name: str, dist: _Dist, device: torch.device) -> Iterator[Progress]:
     if len(data.train) <= config.block_size or len(data.val) <= config.block_size:
-        raise ConfigError(
-            f"--block-size {config.block_size} is too long for this text "
-            f"(train split {len(data.train):,}, val split {len(data.val):,} chars); use a smaller --block-size or a longer text"
-        )
+        splits = f"train split {len(data.train):,}, val split {len(data.val):,} chars"
+        if config.block_size == 1:  # no smaller block to suggest: the text itself is too short
+            raise ConfigError(f"the text is too short to train on ({splits}: each needs at least 2); "
+                              f"use a text of at least {_chars_for_block(1):,} characters")
+        raise ConfigError(f"--block-size {config.block_size} is too long for this text ({splits}); use a smaller "
+                          "--block-size or a longer text")
     amp_dtype, precision_why = precision(device, config.amp)
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -375,6 +387,7 @@ def _train(config: TrainConfig, data: TextData, out: Path, resume: Checkpoint | 
     time_budget = config.time_limit * 60 if config.time_limit else None
     run_start = time.perf_counter()
     metrics_synced = False  # the first write of a run replaces the file with the full history
+    saved: dict[str, int] = {}  # the step each file holds, of those this run wrote: "best", "last"
 
     def averaged() -> Any:
         """Evaluations and the best file see the weight average, when the run keeps one."""
@@ -406,10 +419,15 @@ def _train(config: TrainConfig, data: TextData, out: Path, resume: Checkpoint | 
         nonlocal metrics_synced
         rng = dist.gather(_rng_state(batch_gen, device), device)
         if dist.main:
+            if not all(bool(torch.isfinite(p).all()) for p in net.parameters()):
+                raise TrainingError(f"the weights became NaN or inf by step {step}: lower --lr or set --grad-clip; "
+                                    f"{_kept(out, saved, history)}")
             if best:
                 with averaged():
                     save_checkpoint(out, snapshot(rng=None))
+                saved["best"] = step
             save_checkpoint(last_path(out), snapshot(rng))
+            saved["last"] = step
             _write_metrics(out, history if not metrics_synced else history[-1:], append=metrics_synced)
             metrics_synced = True
         dist.barrier()  # the other ranks wait while rank 0 writes
@@ -420,7 +438,7 @@ def _train(config: TrainConfig, data: TextData, out: Path, resume: Checkpoint | 
             train_loss, val_loss = _estimate(model, data, config, step, device, amp_dtype, dist)
         if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
             raise TrainingError(f"the loss became {val_loss} at step {step}: lower --lr or set --grad-clip; "
-                                f"{_last_good(out)}")
+                                f"{_kept(out, saved, history)}")
         history.append({"step": step, "train_loss": train_loss, "val_loss": val_loss, "lr": lr,
                         "tokens_per_s": tokens_per_s, "elapsed": elapsed()})
         improved = val_loss < best_val
@@ -450,7 +468,7 @@ def _train(config: TrainConfig, data: TextData, out: Path, resume: Checkpoint | 
         halt = stopped or out_of_time
         if not math.isfinite(loss_value):
             raise TrainingError(f"the loss became {loss_value} at step {step}: lower --lr or set --grad-clip; "
-                                f"{_last_good(out)}")
+                                f"{_kept(out, saved, history)}")
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         if config.grad_clip > 0:
@@ -461,7 +479,8 @@ def _train(config: TrainConfig, data: TextData, out: Path, resume: Checkpoint | 
         except RuntimeError as e:  # an absurd --lr: AdamW's step size itself overflows
             if "overflow" not in str(e):
                 raise
-            raise TrainingError(f"the update overflowed at step {step} (lr {lr:g}): lower --lr; {_last_good(out)}") from None
+            raise TrainingError(f"the update overflowed at step {step} (lr {lr:g}): lower --lr; "
+                                   f"{_kept(out, saved, history)}") from None
         scaler.update()
         if average is not None:
             average.update()
@@ -504,6 +523,14 @@ def _lstm_path(net: LMNet, config: TrainConfig, device: torch.device, amp_dtype:
         chosen = bool(dist.broadcast([float(table)], device)[0])
         table, why = chosen, why if chosen == table else ("the table LSTM" if chosen else "torch's LSTM") + " (rank 0's probe)"
     return table, why
+
+
+def _chars_for_block(block_size: int) -> int:
+    """The shortest text whose train and val splits each hold a block and its target."""
+    n = block_size + 1
+    while min(int(n * (1 - VAL_FRACTION)), n - int(n * (1 - VAL_FRACTION))) <= block_size:  # TextData's split
+        n += 1
+    return n
 
 
 def _optimizer(model: LMNet, config: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
@@ -552,9 +579,24 @@ def _write_metrics(out: Path, events: list[dict[str, Any]], append: bool) -> Non
             f.write(lines)
 
 
-def _last_good(out: Path) -> str:
-    last = last_path(out)
-    return f"the last good checkpoints are {out} and {last}" if last.exists() else "no checkpoint was written"
+def _kept(out: Path, saved: dict[str, int], history: list[dict[str, Any]]) -> str:
+    """What a diverged run leaves behind, said as it is: the steps the files this run
+    wrote hold, and their val loss where it was measured (a file is saved only with
+    finite weights, but a diverging run's last state may already be poor)."""
+    if not saved:
+        there = [str(p) for p in (out, last_path(out)) if p.exists()]
+        return f"this run saved nothing: {' and '.join(there)} are as they were" if there else "no checkpoint was saved"
+    val = {h["step"]: h["val_loss"] for h in history}
+
+    def at(step: int) -> str:
+        loss = val.get(step)
+        return f"step {step:,} " + ("(not evaluated)" if loss is None else f"(val {loss:.4f})" if abs(loss) < 1e6
+                                    else f"(val {loss:.3g})")
+
+    last = f"the state at {at(saved['last'])}, the last one saved"
+    if "best" not in saved:
+        return f"{last_path(out)} holds {last}"
+    return f"{out} holds the best model, from {at(saved['best'])}, and {last_path(out)} {last}"
 
 
 def _eta(config: TrainConfig, step: int, elapsed: float, time_budget: float | None) -> float | None:

@@ -90,6 +90,27 @@ def test_rewind_then_generate_is_a_fork(sampler: Sampler) -> None:
     assert len(s) == 0 and s.text == ""
 
 
+def test_rewind_forgets_every_state_past_the_rewind_point(sampler: Sampler) -> None:
+    """States kept for the text after a rewind point describe text that no longer exists.
+    A pinned one (the end of a fed text) outlives the ring: were it kept, looking back at
+    that position in the new text would read the old text's state."""
+    s = Session(sampler, snapshots=SnapshotStore(dense=16, stride=64))
+    s.feed("KING:")
+    run(s, length=60, seed=1)
+    s.feed("\nQUEEN:")  # pins the state at its end
+    pinned = len(s)
+    run(s, length=40, seed=2)
+    s.rewind(20)
+    assert max(s.snapshots.since(0)) == 20
+    run(s, length=120, seed=3)  # a new text past the old pin; the ring has moved on since
+    text = s.text
+    assert max(s.snapshots.since(0)) == len(s)
+    for pos in (pinned, 64, 100, len(s)):
+        h, c = s.state_at(pos)
+        _, (rh, rc) = sampler.prime(s.vocab.encode(text[:pos]))
+        assert torch.allclose(h, rh, atol=1e-5) and torch.allclose(c, rc, atol=1e-5), pos
+
+
 def test_stopping_keeps_only_characters_the_consumer_took(sampler: Sampler) -> None:
     s = Session(sampler)
     s.feed("KING:")

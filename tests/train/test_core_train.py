@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -15,6 +16,7 @@ from train_helpers import assert_same_weights, curve, load_state
 torch = pytest.importorskip("torch")
 
 from core.data import TextData  # noqa: E402
+from core.vocab import CharVocab  # noqa: E402
 from core.errors import CheckpointError, ConfigError, TrainingError  # noqa: E402
 from core.train import TrainConfig, last_path, metrics_path, train  # noqa: E402
 
@@ -152,8 +154,50 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(data, tmp_path):
     before = {p: p.read_bytes() for p in (out, last_path(out))}
     # An absurd learning rate drives the weights past fp32's range within two steps.
     blowup = replace(CONFIG, lr=1e30, min_lr=1e30, warmup_iters=0, grad_clip=0, max_iters=30)
-    with pytest.raises(TrainingError, match=r"loss became (nan|inf).*lower --lr.*last good checkpoints are"):
+    with pytest.raises(TrainingError, match=rf"loss became (nan|inf).*lower --lr.*this run saved nothing: {out} and "
+                                            rf"{last_path(out)} are as they were"):
         run(blowup, data, out, resume=last_path(out))
+    assert {p: p.read_bytes() for p in before} == before
+
+
+def test_a_diverged_run_says_what_each_file_holds_not_that_it_is_good(data, tmp_path):
+    """A run that evaluates, then diverges: the message names the step each file holds and
+    its val loss, as they are on disk (the last one may already be poor: not "good")."""
+    out = tmp_path / "m.pt"
+    diverging = replace(CONFIG, n_layers=1, dropout=0.0, lr=1000.0, min_lr=1000.0, warmup_iters=0, grad_clip=0.0,
+                        max_iters=200, eval_interval=2)
+    with pytest.raises(TrainingError) as e:
+        run(diverging, data, out)
+    best, last = load_state(out), load_state(last_path(out))
+    val = {h["step"]: h["val_loss"] for h in last.history}
+    said = re.search(rf"; {re.escape(str(out))} holds the best model, from step (\d+) \(val ([^)]+)\), and "
+                     rf"{re.escape(str(last_path(out)))} the state at step (\d+) \(val ([^)]+)\), the last one saved$",
+                     str(e.value))
+    assert said, str(e.value)
+    assert (int(said[1]), int(said[3])) == (best.step, last.step) and best.step < last.step
+    assert float(said[2]) == pytest.approx(val[best.step], rel=1e-3)
+    assert float(said[4]) == pytest.approx(val[last.step], rel=1e-3)
+    assert "good" not in str(e.value)
+
+
+def test_weights_that_are_not_finite_are_never_saved(corpus_text, tmp_path):
+    """Weights may hold a NaN while the loss is still finite (here in the embedding row of a
+    character the text never uses: the LSTM's input side then spreads it at the next
+    update). Such a state is refused at save; the files keep the last finite one."""
+    vocab = CharVocab.from_text(corpus_text + "~")  # "~" is in no batch
+    data = TextData.from_text(corpus_text, vocab=vocab)
+    config = replace(CONFIG, n_layers=1, dropout=0.0, max_iters=4, eval_interval=4)
+    out = tmp_path / "m.pt"
+    run(config, data, out)
+    before = {p: p.read_bytes() for p in (out, last_path(out))}
+    poisoned = load_state(last_path(out))
+    poisoned.state_dict["token_embedding.weight"][vocab.chars.index("~")] = math.nan
+    stop = threading.Event()
+    stop.set()  # one step, then save (unevaluated)
+    with pytest.raises(TrainingError, match=r"the weights became NaN or inf by step 5: lower --lr or set --grad-clip; "
+                                            r"this run saved nothing"):
+        for _ in train(replace(config, max_iters=100, eval_interval=100), data, out, resume=poisoned, stop=stop):
+            pass
     assert {p: p.read_bytes() for p in before} == before
 
 

@@ -16,7 +16,8 @@ from train_helpers import TINY, TINYSHAKESPEARE, invoke, needs_shared_data
 
 class Server:
     """A local HTTP server in a thread. ``mode``: "file" serves ``body``; "404"; "stall"
-    answers nothing until closed; "cut" promises ``body`` but sends half and hangs up."""
+    answers nothing until closed; "cut" promises ``body`` but sends half and hangs up;
+    "trickle" sends ``body`` a byte every 0.2 s, never silent long enough to time out."""
 
     def __init__(self, mode: str, body: bytes = b"") -> None:
         self.mode, self.body, self.requests = mode, body, 0
@@ -31,6 +32,16 @@ class Server:
                     return
                 if owner.mode == "stall":
                     owner.release.wait(30)
+                    return
+                if owner.mode == "trickle":  # a byte every 0.2 s, for ever (until closed)
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(owner.body)))
+                    self.end_headers()
+                    for byte in owner.body:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        if owner.release.wait(0.2):
+                            return
                     return
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(owner.body)))
@@ -110,6 +121,14 @@ def test_failed_download_says_to_pass_a_local_copy(serve, mode, reason):
                                         rf"\(.*({reason}).*\); download https://raw\.githubusercontent\.com/.* yourself "
                                         r"and pass --data with the local file"):
         datasets.tinyshakespeare(timeout=0.5)  # a cut-short timeout: "stall" would otherwise wait 30 s
+    assert not datasets.cache_path().exists()
+
+
+def test_a_trickling_download_ends_at_its_deadline(serve):
+    """Each byte comes well within the per-read timeout; only the overall deadline ends it."""
+    serve("trickle", b"x" * 10_000)
+    with pytest.raises(DataError, match=r"\(no complete download within the 1\.5 s deadline\); download https://"):
+        datasets.tinyshakespeare(timeout=1.0, deadline=1.5)
     assert not datasets.cache_path().exists()
 
 
