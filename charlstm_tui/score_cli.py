@@ -35,11 +35,12 @@ def score(file: Path, checkpoint: Path | None, as_json: bool, drop_unknown: bool
     with domain_errors():
         if drop_unknown:
             ids, dropped = ckpt.vocab.encode_lenient(text)
+            if not ids:
+                raise click.ClickException(f"{file} has no characters the model knows (only "
+                                           f"{describe_chars(dropped)}); score a text in its vocabulary")
             if dropped:
                 click.echo(f"note: dropped characters not in the vocabulary: {describe_chars(dropped)}", err=True)
             text = ckpt.vocab.decode(ids)
-            if not text:
-                raise click.ClickException(f"{file} has no characters the model knows")
     if config is not None:
         result, adapted = read_both(ckpt, resolve_checkpoint(checkpoint), text, config)
     else:

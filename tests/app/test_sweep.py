@@ -112,10 +112,10 @@ def test_one_batched_forward_pass_per_step(app_on) -> None:
         finally:
             hook.remove()
         assert [len(s) for s in screen.streams()] == [40] * 5
-        # The prompt was read once for all five streams (a (5, 5, H) batch), then every
-        # character of all five came from one fused step of batch 5. Once it ended, the
-        # measure read the prompt and the 40 characters once more, for all five at once.
-        assert [p[:2] for p in primes] == [(5, 5), (5, 5), (5, 40)]
+        # The prompt was read once, its state shared by all five streams (a (1, 5) batch),
+        # then every character of all five came from one fused step of batch 5. Once it
+        # ended, the measure read the prompt and the 40 characters once more, for all five.
+        assert [p[:2] for p in primes] == [(1, 5), (5, 5), (5, 40)]
         assert counting.batches == [(5,)] * 40
 
     drive(app, script)
