@@ -45,13 +45,23 @@ class SurpriseView(OutputView):
     COMPONENT_CLASSES = OutputView.COMPONENT_CLASSES | {f"surprise--{i}" for i in range(BANDS)}
     styles_per_char = True  # a row's characters fall in different bands
 
+    SCOPED_CSS = False  # the ramp depends on the app's dark or light mode, outside the widget
+    # One hue, red, stronger with each band: brighter on a dark theme, deeper on a light
+    # one. The colours are the 256-colour palette's own reds, so a terminal with 256
+    # colours shows the same ramp (blends of a theme's colours fell on greys and olives).
     DEFAULT_CSS = """
     SurpriseView > .surprise--0 { color: $foreground; }
-    SurpriseView > .surprise--1 { background: $warning 15%; }
-    SurpriseView > .surprise--2 { background: $warning 35%; }
-    SurpriseView > .surprise--3 { background: $warning 60%; }
-    SurpriseView > .surprise--4 { background: $error 50%; }
-    SurpriseView > .surprise--5 { background: $error 85%; text-style: bold; }
+    App.-dark-mode SurpriseView > .surprise--1 { background: #5f0000; }
+    App.-dark-mode SurpriseView > .surprise--2 { background: #870000; }
+    App.-dark-mode SurpriseView > .surprise--3 { background: #af0000; }
+    App.-dark-mode SurpriseView > .surprise--4 { background: #d70000; }
+    App.-dark-mode SurpriseView > .surprise--5 { background: #ff0000; }
+    App.-light-mode SurpriseView > .surprise--1 { background: #ffd7d7; }
+    App.-light-mode SurpriseView > .surprise--2 { background: #ffafaf; }
+    App.-light-mode SurpriseView > .surprise--3 { background: #ff8787; }
+    App.-light-mode SurpriseView > .surprise--4 { background: #ff5f5f; }
+    App.-light-mode SurpriseView > .surprise--5 { background: #ff0000; }
+    SurpriseView > .surprise--4, SurpriseView > .surprise--5 { color: #ffffff; text-style: bold; }
     """
 
     def __init__(self, hint: str = "", max_chars: int = 1_000_000, *, id: str | None = None) -> None:

@@ -107,3 +107,41 @@ def test_heatmap_setting_is_kept(app_on) -> None:
         assert app2.main.output.heatmap and app2.main.query_one("#heat-legend").display
 
     drive(app2, again)
+
+
+def lightness(rgb) -> float:
+    """CIE L* (0 black .. 100 white) of an sRGB triplet."""
+    def linear(c: float) -> float:
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    y = sum(w * linear(c / 255) for w, c in zip((0.2126, 0.7152, 0.0722), rgb))
+    return 116 * y ** (1 / 3) - 16 if y > 0.008856 else 903.3 * y
+
+
+def test_the_bands_are_one_hue_that_gets_stronger_in_every_theme(app_on) -> None:
+    """More surprising = stronger: each band's red lies further from the theme's background
+    in lightness, in truecolour and as a 256-colour terminal shows it."""
+    import colorsys
+
+    from rich.color import ColorSystem
+
+    app = app_on()
+
+    async def script(pilot) -> None:
+        view = app.main.output
+        for theme in sorted(app.available_themes):
+            app.theme = theme
+            await pilot.pause()
+            view.notify_style_update()
+            dark = app.current_theme.dark
+            for system in (None, ColorSystem.EIGHT_BIT):
+                ramp = []
+                for style in view.band_styles()[1:]:
+                    colour = style.bgcolor if system is None else style.bgcolor.downgrade(system)
+                    rgb = colour.get_truecolor()
+                    assert colorsys.rgb_to_hls(*(c / 255 for c in rgb))[0] == 0, (theme, rgb)  # red
+                    ramp.append(lightness(rgb))
+                steps = [b - a for a, b in zip(ramp, ramp[1:])]
+                assert all(s > 5 for s in steps) if dark else all(s < -5 for s in steps), (theme, ramp)
+
+    drive(app, script)
