@@ -19,12 +19,12 @@ ENTRY = Path(sys.executable).parent / "charlstm-tui"
 
 
 class Tmux:
-    """One tmux server on a private socket, running one command in a 100x30 pane."""
+    """One tmux server on a private socket, running one command in a pane of ``size``."""
 
-    def __init__(self, socket: Path, command: list[str], env: dict[str, str]) -> None:
+    def __init__(self, socket: Path, command: list[str], env: dict[str, str], size: tuple[int, int] = (100, 30)) -> None:
         self.base = ["tmux", "-S", str(socket)]
         line = " ".join(f"{k}={v}" for k, v in env.items()) + " " + " ".join(command)
-        self.tmux("new-session", "-d", "-x", "100", "-y", "30", "-s", "t", f"env {line}")
+        self.tmux("new-session", "-d", "-x", str(size[0]), "-y", str(size[1]), "-s", "t", f"env {line}")
         self.tmux("set-option", "-t", "t", "remain-on-exit", "on")
 
     def tmux(self, *args: str) -> str:
@@ -60,14 +60,14 @@ class Tmux:
 def tmux(tmp_path: Path):
     sessions: list[Tmux] = []
 
-    def start(*args: str, settings: dict | None = None) -> Tmux:
+    def start(*args: str, settings: dict | None = None, size: tuple[int, int] = (100, 30)) -> Tmux:
         data = Path(os.environ["XDG_DATA_HOME"])
         if settings:
             (data / "charlstm-tui").mkdir(parents=True, exist_ok=True)
             (data / "charlstm-tui" / "settings.json").write_text(json.dumps(settings))
         env = {"XDG_DATA_HOME": str(data), "TERM": "xterm-256color", "OMP_NUM_THREADS": "1",
                "CHARLSTM_CLIPBOARD": "file"}
-        t = Tmux(tmp_path / "tmux.sock", [str(ENTRY), *args], env)
+        t = Tmux(tmp_path / "tmux.sock", [str(ENTRY), *args], env, size)
         sessions.append(t)
         return t
 
@@ -125,3 +125,27 @@ def test_a_bad_checkpoint_path_shows_the_dialog_at_once(tmux, tmp_path: Path, ki
     assert not t.dead()
     t.keys("C-q")
     t.wait(lambda s: t.dead(), "the app to exit")
+
+
+def test_80x24_enter_while_loading_a_burst_of_f4_and_ctrl_q_mid_run(tmux, tiny_checkpoint: Path) -> None:
+    """The issue's user at 80x24: Enter pressed while the model loads runs once it is
+    ready; ten F4s in one write raise the temperature ten steps; Ctrl+Q mid-run gives the
+    shell back (the time it took is printed: tests do not assert timings)."""
+    t = tmux("--checkpoint", str(tiny_checkpoint), settings={"length": 100000, "delay_ms": 5, "temperature": 0.5},
+             size=(80, 24))
+    t.wait(lambda s: "loading" in s, "the first frame, the model loading behind it")
+    t.text("KING:")
+    t.keys("Enter")  # torch takes seconds to import: the model is still loading
+    t.wait(lambda s: "generating ·" in s and "KING:" in s, "the run the early Enter asked for")
+    first = t.screen()
+    t.wait(lambda s: s != first, "text streaming")
+    t.keys(*["F4"] * 10)  # one write: a held key
+    t.keys("F2")  # at 80 columns the settings show over the output
+    screen = t.wait(lambda s: "temperature 1.00" in s, "the temperature ten steps up")
+    assert "generating ·" in screen
+    t.keys("Escape")  # closes the panel; the run goes on
+    t.wait(lambda s: "temperature 1.00" not in s and "generating ·" in s, "the panel folded away")
+    start = time.monotonic()
+    t.keys("C-q")
+    t.wait(lambda s: t.dead(), "the app to exit", timeout=15)
+    print(f"Ctrl+Q mid-run to exit: {time.monotonic() - start:.2f} s")
