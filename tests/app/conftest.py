@@ -66,17 +66,26 @@ def write_settings(**values: Any) -> Path:
     return path
 
 
-def expected(checkpoint: Path, prompt: str, *, length: int, seed: int, temperature: float = 0.8) -> str:
-    """What core's Session generates for ``prompt``: the app must show exactly this."""
+def expected(checkpoint: Path, prompt: str, *, length: int, seed: int, temperature: float = 0.8, **sampling: Any) -> str:
+    """What core's Session generates for ``prompt`` (``sampling``: top_k, top_p, mode), with
+    the checkpoint's block size as the window: the app must show exactly this."""
+    return expected_run(checkpoint, prompt, length=length, seed=seed, temperature=temperature, **sampling)[0]
+
+
+def expected_run(checkpoint: Path, prompt: str, *, length: int, seed: int, temperature: float = 0.8,
+                 **sampling: Any) -> tuple[str, list[float]]:
+    """:func:`expected`, with the probability each character was sampled with."""
     from core.checkpoint import load_checkpoint
     from core.sampling import SampleConfig, Sampler
     from core.session import Session
 
     ckpt = load_checkpoint(checkpoint)
-    session = Session(Sampler(ckpt.build_model(), ckpt.vocab))
+    block = int(ckpt.train["config"]["block_size"])
+    session = Session(Sampler(ckpt.build_model(), ckpt.vocab), block_size=block)
     session.feed(prompt)
-    config = SampleConfig(temperature=temperature, length=length, seed=seed)
-    return "".join(ckpt.vocab.chars[i] for i, _ in session.generate(config))
+    config = SampleConfig(temperature=temperature, length=length, seed=seed, block_size=block, **sampling)
+    picks = list(session.generate(config))
+    return "".join(ckpt.vocab.chars[i] for i, _ in picks), [p for _, p in picks]
 
 
 async def type_text(pilot: Pilot, text: str) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from charlstm_tui.widgets.transcript import MODEL, PROMPT, USER
 
-from .conftest import drive, expected, finished, loaded, paste, type_text, wait_for
+from .conftest import drive, expected, expected_run, finished, loaded, paste, type_text, wait_for
 
 
 def test_loading_state_then_model_in_status(app_on) -> None:
@@ -475,5 +475,34 @@ def test_a_change_mid_run_reaches_whoever_samples(app_on, monkeypatch, where: st
         for pos in range(len(session) - 40, len(session)):  # next_probs(pos) predicts the id at pos
             assert int(session.next_probs(pos).argmax()) == session.ids[pos - session.offset]
         assert app.main.run.finished == "done" and app.main.run.count == app.main.settings.length
+
+    drive(app, script)
+
+
+@pytest.mark.parametrize("where", ["process", "thread"])
+@pytest.mark.parametrize("sampling", [
+    dict(top_k=5), dict(top_p=0.7), dict(mode="window"), dict(top_k=8, top_p=0.9, temperature=1.3),
+    dict(mode="window", top_p=0.8, temperature=0.6)], ids=lambda d: ",".join(f"{k}={v}" for k, v in d.items()))
+def test_top_k_top_p_and_window_generate_what_core_does(app_on, tiny_checkpoint, monkeypatch, where: str,
+                                                         sampling: dict) -> None:
+    """The app's settings reach the sampler whole: the text is core's for the same seed,
+    in the generation process and in a thread of the app."""
+    from charlstm_tui import generation_process
+
+    if where == "thread":
+        monkeypatch.setattr(generation_process, "available", lambda: False)
+    app = app_on(length=150, seed=9, delay_ms=0, **{"temperature": 0.8, **sampling})
+
+    async def script(pilot) -> None:
+        await type_text(pilot, "QUEEN:")
+        await pilot.press("enter")
+        await finished(pilot)
+        assert (app.main.generator._process is None) == (where == "thread")
+        want, probs = expected_run(tiny_checkpoint, "QUEEN:", length=150, seed=9, **{"temperature": 0.8, **sampling})
+        t = app.main.output.transcript
+        assert t.text().endswith("QUEEN:" + want)
+        # The probabilities too: on this small model window mode can pick the same
+        # characters as stateful, but never with the same odds.
+        assert t.kinds_probs(t.end - 150, t.end)[1] == pytest.approx(probs, abs=1e-6)
 
     drive(app, script)
