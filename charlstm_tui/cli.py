@@ -21,6 +21,7 @@ from typing import Any, Iterator
 import click
 
 from . import BUNDLED_CHECKPOINT, __version__
+from .train_cli import DATA_HELP, data_source
 from .adapt_cli import adapt_config, adapt_options, read_both
 
 CHECKPOINT_ENV = "CHARLSTM_CHECKPOINT"
@@ -214,7 +215,7 @@ def info(checkpoint: Path | None) -> None:
 
 @cli.command("eval")
 @checkpoint_option
-@click.option("--data", "-d", "data_path", type=click.Path(path_type=Path), required=True, help="A UTF-8 text file.")
+@click.option("--data", "-d", "data_arg", required=True, help=DATA_HELP)
 @click.option("--split", type=click.Choice(["val", "all"]), default="val", show_default=True,
               help="val: the last 10% of the file (the trainer's split). all: the whole file.")
 @click.option("--block-size", type=click.IntRange(1), default=None,
@@ -224,7 +225,7 @@ def info(checkpoint: Path | None) -> None:
                    "nanoGPT's measure). stream: the state carries through the text, as the app reads it. "
                    "[default: window; with --adapt, the split is read as one stream]")
 @adapt_options
-def eval_(checkpoint: Path | None, data_path: Path, split: str, block_size: int | None, context: str | None,
+def eval_(checkpoint: Path | None, data_arg: str, split: str, block_size: int | None, context: str | None,
           adapt: bool, adapt_segment: int | None, adapt_step: float | None, adapt_decay: float | None) -> None:
     """Loss of a checkpoint on a text: nats/char, bits/char and perplexity."""
     config = adapt_config(adapt, adapt_segment, adapt_step, adapt_decay)
@@ -236,7 +237,7 @@ def eval_(checkpoint: Path | None, data_path: Path, split: str, block_size: int 
     from core.evaluate import evaluate
 
     with domain_errors():
-        data = TextData.from_text(load_text(data_path), vocab=ckpt.vocab)
+        data = TextData.from_text(load_text(data_source(data_arg)[0]), vocab=ckpt.vocab)
     if config is not None:
         ids = data.val.tolist() if split == "val" else data.train.tolist() + data.val.tolist()
         static, adapted = read_both(ckpt, resolve_checkpoint(checkpoint), ckpt.vocab.decode(ids), config)

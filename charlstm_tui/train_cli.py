@@ -29,14 +29,32 @@ CONFIG_OPTIONS = (
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}  # 128 + the signal, as shells report it
 
 
+DATA_HELP = ("A UTF-8 text file, or 'tinyshakespeare' to download the lab's dataset into the user cache "
+             "(once; sha256-checked).")
+
+
+def data_source(arg: str, announce: bool = True) -> tuple[Path, str]:
+    """``--data`` -> (local file, short name); 'tinyshakespeare' (when no such file is
+    here) is downloaded into the user cache once, and read from there after."""
+    from core import datasets
+
+    if arg == datasets.NAME and not Path(arg).exists():
+        if not datasets.is_cached() and announce:
+            click.echo(f"downloading Tiny Shakespeare into {datasets.cache_path()}", err=True)
+        from .cli import domain_errors
+
+        with domain_errors():
+            return datasets.tinyshakespeare(), datasets.NAME
+    path = Path(arg).expanduser()
+    return path, path.stem
+
+
 def _opt(name: str, type_: Any, help_: str) -> Any:
     return click.option(f"--{name.replace('_', '-')}", name, type=type_, default=None, help=help_)
 
 
 @click.command()
-@click.option("--data", "-d", "data_arg", required=True, envvar="CHARLSTM_DATA",
-              help="A UTF-8 text file, or 'tinyshakespeare' to download the lab's dataset into the user cache "
-                   "(once; sha256-checked).")
+@click.option("--data", "-d", "data_arg", required=True, envvar="CHARLSTM_DATA", help=DATA_HELP)
 @click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Best-by-val checkpoint; <out>.last.pt (for --resume) and <out>.metrics.jsonl go beside it. "
                    "[default: ./<data name>.pt]")
@@ -136,6 +154,7 @@ def _prepare(data_arg: str, out: Path | None, preset: str | None, resume: Path |
     from core.errors import CheckpointError, ConfigError, VocabError
     from core.train import TrainConfig, preset as preset_config, with_overrides
 
+
     resume_ckpt = load_checkpoint(resume) if resume is not None else None
     if resume_ckpt is not None and resume_ckpt.train.get("config"):
         try:
@@ -149,7 +168,7 @@ def _prepare(data_arg: str, out: Path | None, preset: str | None, resume: Path |
         base = preset_config(preset or "default")
     config = with_overrides(base, **{k: options[k] for k in CONFIG_OPTIONS})
     chosen = ""
-    path, data_name = _data_path(data_arg, main_rank)
+    path, data_name = data_source(data_arg, announce=main_rank)
     text = load_text(path)
     if config.preset == "quick" and resume_ckpt is None:
         from core.quick import adapt_quick
@@ -165,18 +184,6 @@ def _prepare(data_arg: str, out: Path | None, preset: str | None, resume: Path |
     if out is None:
         out = resume.with_name(resume.name.replace(".last.pt", ".pt")) if resume else Path(f"{data_name}.pt")
     return config, data, path, data_name, resume_ckpt, out, chosen
-
-
-def _data_path(data_arg: str, main_rank: bool) -> tuple[Path, str]:
-    """``--data`` -> (local file, short name); 'tinyshakespeare' downloads it once."""
-    from core import datasets
-
-    if data_arg == datasets.NAME and not Path(data_arg).exists():
-        if not datasets.is_cached() and main_rank:
-            click.echo(f"downloading Tiny Shakespeare into {datasets.cache_path()}", err=True)
-        return datasets.tinyshakespeare(), datasets.NAME
-    path = Path(data_arg).expanduser()
-    return path, path.stem
 
 
 def _resume_command(data_arg: str, out: Path, last: Path) -> str:

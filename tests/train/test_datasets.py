@@ -154,3 +154,6 @@ def test_cli_trains_on_the_download_then_reuses_it(serve, workdir):
     server.close()
     second = invoke(*args)
     assert second.exit_code == 0 and "downloading" not in second.output and server.requests == 1
+    # eval takes the name too, and reads the same cached copy.
+    evaluated = invoke("eval", "--data", "tinyshakespeare", "-c", "tinyshakespeare.pt", "--block-size", "64")
+    assert evaluated.exit_code == 0 and evaluated.stdout.startswith("val: loss ") and server.requests == 1
