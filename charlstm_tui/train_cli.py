@@ -121,9 +121,9 @@ def train(data_arg: str, out: Path | None, preset: str | None, resume: Path | No
         stop.set()  # the trainer finishes its step, saves and returns
 
     previous = {sig: signal.signal(sig, on_signal) for sig in EXIT_CODES}
+    events = run(config, data, out, resume=resume_ckpt, stop=stop, data_name=data_name,
+                 inputs=[("--data", data_path)])
     try:
-        events = run(config, data, out, resume=resume_ckpt, stop=stop, data_name=data_name,
-                     inputs=[("--data", data_path)])
         with domain_errors():
             # The outputs, sizes and resume are checked before the "start" event: a run
             # that cannot start says so in one line, with no header or bar printed first.
@@ -135,6 +135,7 @@ def train(data_arg: str, out: Path | None, preset: str | None, resume: Path | No
             for event in itertools.chain([first], events):
                 view.show(event)
     finally:
+        events.close()  # however this ends (a failed write to stdout too), the run lets go of its outputs
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if received and main_rank:

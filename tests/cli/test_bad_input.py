@@ -171,11 +171,14 @@ FULL = [  # (command, its args): each writes into /dev/full, the real device, wh
     ("generate -n 2000", ["generate", "-c", "{ckpt}", "-n", "2000"]),
     ("info", ["info", "-c", "{ckpt}"]),
     ("score", ["score", "-c", "{ckpt}", "{text}"]),
+    ("train", ["train", "-d", "{text}", "-o", "{dir}/q.pt", "--n-embd", "8", "--n-layers", "1", "--batch-size", "2",
+               "--block-size", "8", "--max-iters", "2", "--device", "cpu"]),  # fails at its first line: no files left
 ]
 
 
 @pytest.mark.parametrize("args", [pytest.param(a, id=f"{n} > /dev/full") for n, a in FULL])
-def test_output_into_a_full_device_is_one_line(world, args, capsys, monkeypatch):
+def test_output_into_a_full_device_is_one_line(world, args, capsys, monkeypatch, tmp_path):
+    before = listing(tmp_path / "d")
     with open("/dev/full", "w") as full:
         monkeypatch.setattr(sys, "stdout", full)
         monkeypatch.setattr(sys, "argv", ["charlstm-tui", *(fill(a, world) for a in args)])
@@ -184,6 +187,7 @@ def test_output_into_a_full_device_is_one_line(world, args, capsys, monkeypatch)
         monkeypatch.undo()  # /dev/full is closed next; nothing may flush into it after the test
     assert done.value.code == 1
     assert capsys.readouterr().err == "Error: cannot write the output: the disk is full\n"
+    assert listing(tmp_path / "d") == before
 
 
 def test_a_closed_stdout_is_one_line(world):
