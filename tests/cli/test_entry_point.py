@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import pty
+import re
 import select
 import subprocess
 import sys
@@ -97,6 +98,26 @@ def test_output_streams_to_a_terminal_while_sampling(tiny_checkpoint):
         proc.wait(timeout=30)
         os.close(master)
         proc.stderr.close()
+
+
+def test_eval_shows_progress_on_a_terminal_and_only_there(tiny_checkpoint, corpus_file):
+    """stderr on a pseudo-terminal gets a progress line, cleared at the end; stdout, a pipe,
+    gets only the result."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([str(EXE), "eval", "-c", str(tiny_checkpoint), "-d", str(corpus_file), "--split", "all",
+                             "--block-size", "8"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave,
+                            env=env())
+    os.close(slave)
+    try:
+        shown = _read_until(master, 10**6, proc)  # until the process ends and the pty closes
+        out = proc.stdout.read().decode()
+        proc.wait(timeout=60)
+    finally:
+        os.close(master)
+        proc.stdout.close()
+    assert proc.returncode == 0 and out.startswith("all: loss ")
+    assert re.search(rb"\reval: +\d+% \([\d,]+ of [\d,]+ chars\)", shown) and shown.endswith(b"\r\x1b[K")
+    assert b"100% (" in shown
 
 
 def test_closing_the_pipe_early_exits_cleanly(tiny_checkpoint):
