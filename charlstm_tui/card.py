@@ -28,7 +28,7 @@ class ModelCard:
     file_bytes: int
     n_layers: int
     n_embd: int
-    dropout: float
+    regularisation: str  # the training-time dropout rates, in words ("none" without any)
     vocab: str  # the characters, in id order
     params: int
     train: dict[str, Any] = field(repr=False)  # the checkpoint's free-form training metadata
@@ -47,7 +47,7 @@ class ModelCard:
             history, source = metrics, path.stem + ".metrics.jsonl"
         c = ckpt.model_config
         return cls(path=path, file_bytes=path.stat().st_size, n_layers=c.n_layers, n_embd=c.n_embd,
-                   dropout=c.dropout, vocab="".join(ckpt.vocab.chars),
+                   regularisation=regularisation(c), vocab="".join(ckpt.vocab.chars),
                    params=sum(v.numel() for v in ckpt.state_dict.values()), train=dict(ckpt.train),
                    history=tuple(history), history_source=source)
 
@@ -73,7 +73,8 @@ class ModelCard:
         t, best = self.train, self.best_val_loss
         rows = [
             ("checkpoint", f"{self.path} ({self.file_bytes / 1e6:.1f} MB)"),
-            ("model", f"LSTM {self.n_layers} x {self.n_embd}, dropout {self.dropout}, vocab {len(self.vocab)}"),
+            ("model", f"LSTM {self.n_layers} x {self.n_embd}, vocab {len(self.vocab)}; trained with "
+                      f"{'no dropout' if self.regularisation == 'none' else self.regularisation}"),
             ("parameters", f"{self.params:,}"),
             ("vocabulary", repr(self.vocab)),
             ("data", f"{t.get('data') or 'unknown'} ({t.get('data_chars', 0):,} chars)"),
@@ -88,6 +89,13 @@ class ModelCard:
     def text(self) -> str:
         """The card as aligned plain text (``charlstm-tui info``)."""
         return "\n".join(f"{label:<12} {value}" for label, value in self.rows())
+
+
+def regularisation(config: Any) -> str:
+    """A model config's dropout rates in words: "dropout 0.25, weight drop 0.5"."""
+    names = {"dropout": "dropout", "weight_drop": "weight drop", "embed_drop": "embedding drop"}
+    rates = [f"{label} {getattr(config, name):g}" for name, label in names.items() if getattr(config, name, 0)]
+    return ", ".join(rates) or "none"
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:

@@ -60,22 +60,19 @@ def precision(device: torch.device, amp: bool, cpuinfo: Path = CPUINFO) -> tuple
     return torch.bfloat16, f"bf16 autocast (this CPU has {native})"
 
 
-def choose_lstm(model: LMNet, batch: int, block: int, device: torch.device,
-                amp_dtype: torch.dtype | None) -> tuple[bool, str]:
-    """Whether to train on the table LSTM, and why: a timed probe of both paths, each a
-    forward and backward of a (batch, 64) batch, the best of three runs after a warm-up.
-    Leaves the model's weights, gradients and the global RNG as they were."""
-    if device.type != "cpu":
-        return False, f"torch's LSTM ({device.type})"
-    if batch * model.config.n_embd ** 2 < PROBE_MIN_WORK:
-        return False, "torch's LSTM (too small a model to gain from the table LSTM)"
-    best = {False: float("inf"), True: float("inf")}
+def time_paths(model: LMNet, batch: int, block: int, amp_dtype: torch.dtype | None,
+               paths: tuple[bool, ...] = (False, True)) -> dict[bool, float]:
+    """Seconds per training forward and backward of a (batch, min(block, 64)) batch on the
+    CPU, for each path (False: torch's LSTM, True: the table LSTM): the best of three runs
+    after a warm-up, taking turns so that a busy machine slows the paths alike. Leaves the
+    model's weights, gradients, mode and the global RNG as they were."""
+    best = dict.fromkeys(paths, float("inf"))
     was_training, asked = model.training, model.table_lstm
     model.train()
     with torch.random.fork_rng(devices=[]):  # the batch and masks drawn here leave the run's streams alone
         idx = torch.randint(model.config.vocab_size, (batch, min(block, PROBE_STEPS)))
         for rep in range(4):
-            for table in (False, True):
+            for table in paths:
                 model.table_lstm = table
                 start = time.perf_counter()
                 with torch.autocast("cpu", dtype=amp_dtype, enabled=amp_dtype is not None):
@@ -86,6 +83,17 @@ def choose_lstm(model: LMNet, batch: int, block: int, device: torch.device,
     model.zero_grad(set_to_none=True)
     model.train(was_training)
     model.table_lstm = asked
+    return best
+
+
+def choose_lstm(model: LMNet, batch: int, block: int, device: torch.device,
+                amp_dtype: torch.dtype | None) -> tuple[bool, str]:
+    """Whether to train on the table LSTM, and why: :func:`time_paths` of both paths."""
+    if device.type != "cpu":
+        return False, f"torch's LSTM ({device.type})"
+    if batch * model.config.n_embd ** 2 < PROBE_MIN_WORK:
+        return False, "torch's LSTM (too small a model to gain from the table LSTM)"
+    best = time_paths(model, batch, block, amp_dtype)
     ratio = best[False] / best[True]
     if ratio >= PROBE_MARGIN:
         return True, f"the table LSTM ({ratio:.2f}x torch's in a probe)"
