@@ -64,7 +64,7 @@ def _opt(name: str, type_: Any, help_: str) -> Any:
                    "eval every 500 over 200 batches) with n_embd 512: the lab hides its size; 512 is the size this "
                    "project's reference figures were measured with, and a multiple of 128 as cuDNN's fast LSTM "
                    "kernels need. "
-                   "quick: a good model of any text in about 90 s on a laptop CPU; sizes adapt to the text. "
+                   "quick: a good model of any text in about 90 s on a laptop CPU; sizes adapt to the text and to this machine's measured speed. "
                    "Other options override the preset.  [default: default]")
 @_opt("n_embd", click.IntRange(1), "Embedding and hidden size.")
 @_opt("n_layers", click.IntRange(1), "Stacked LSTM layers.")
@@ -172,9 +172,10 @@ def _prepare(data_arg: str, out: Path | None, preset: str | None, resume: Path |
     path, data_name = data_source(data_arg, announce=main_rank)
     text = load_text(path)
     if config.preset == "quick" and resume_ckpt is None:
-        from core.quick import adapt_quick
+        from core.quick import plan_quick
 
-        config, chosen = adapt_quick(config, len(text), explicit={k for k, v in options.items() if v is not None})
+        config, chosen = plan_quick(config.validate(), len(text), len(set(text)),
+                                    explicit={k for k, v in options.items() if v is not None})
     config = config.validate()
     try:
         data = TextData.from_text(text, vocab=resume_ckpt.vocab if resume_ckpt else None)

@@ -61,9 +61,9 @@ def precision(device: torch.device, amp: bool, cpuinfo: Path = CPUINFO) -> tuple
 
 
 def time_paths(model: LMNet, batch: int, block: int, amp_dtype: torch.dtype | None,
-               paths: tuple[bool, ...] = (False, True)) -> dict[bool, float]:
+               paths: tuple[bool, ...] = (False, True), runs: int = 3) -> dict[bool, float]:
     """Seconds per training forward and backward of a (batch, min(block, 64)) batch on the
-    CPU, for each path (False: torch's LSTM, True: the table LSTM): the best of three runs
+    CPU, for each path (False: torch's LSTM, True: the table LSTM): the best of ``runs``
     after a warm-up, taking turns so that a busy machine slows the paths alike. Leaves the
     model's weights, gradients, mode and the global RNG as they were."""
     best = dict.fromkeys(paths, float("inf"))
@@ -71,7 +71,7 @@ def time_paths(model: LMNet, batch: int, block: int, amp_dtype: torch.dtype | No
     model.train()
     with torch.random.fork_rng(devices=[]):  # the batch and masks drawn here leave the run's streams alone
         idx = torch.randint(model.config.vocab_size, (batch, min(block, PROBE_STEPS)))
-        for rep in range(4):
+        for rep in range(runs + 1):
             for table in paths:
                 model.table_lstm = table
                 start = time.perf_counter()

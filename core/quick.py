@@ -1,38 +1,47 @@
 """``--preset quick``: a good model of any text within about a minute and a half of CPU.
 
 The clock, not max_iters, ends the run, and the cosine schedule ends with the clock.
-Tuned on Tiny Shakespeare at equal steps (1x256, T128, 1 thread, exact val loss after
-~2M tokens): batch 32 at lr 3e-3 (the starting anchor) 1.732, lr 5e-3 1.677, lr 1e-2
-1.628; batch 16 at lr 1e-2 for twice the steps 1.591 in about the same time; batch 64
-1.716; width 192 1.620. Small batches and a high lr win when CPU time is what's scarce.
-The model and block sizes shrink for small texts, where a big model only memorises.
+What a run learns in that time depends on how fast the machine trains, so for a text
+large enough to feed any of them, :func:`plan_quick` times a training step of each
+candidate width on this machine (a second or so, taken out of the budget) and picks the
+widest that still sees enough characters per parameter. On Tiny Shakespeare, 1 thread,
+84 s, exact val: fp32 1x192 1.549 (3.5M tokens, 11 a parameter) beat 1x256 1.602 (2M, 3.6);
+bf16 1x192 1.540 (17) and 1x256 1.545 (6.6) beat 1x384 1.555 (2.3) and 1x512 1.567.
+Batch 8 x block 256 beat 16 x 128 (1.555 to 1.575 at 1x192), 16 x 256 (1.579) and 32 x 64;
+lr 1e-2 beat 2e-2 and 5e-3. Small texts get small models with dropout: a big model only
+memorises them.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 from .train import TrainConfig
 
 # 84 s of training leaves the whole command, start-up and the final evaluation included,
-# inside 100 s. Evaluations are rare (every 500 steps): with the lr annealed by the end,
-# the last evaluation nearly always holds the best model.
+# inside 100 s. Evaluations are rare: with the lr annealed by the end, the last one nearly
+# always holds the best model. 55 batches of 8 x 256 cover Tiny Shakespeare's val split,
+# so there it is read whole (exact) rather than sampled.
 QUICK = TrainConfig(
-    preset="quick", n_embd=256, n_layers=1, dropout=0.0, batch_size=16, block_size=128,
+    preset="quick", n_embd=192, n_layers=1, dropout=0.0, batch_size=8, block_size=256,
     lr=1e-2, min_lr=5e-4, warmup_iters=100, weight_decay=0.01, grad_clip=1.0,
-    max_iters=100_000, eval_interval=500, eval_iters=20, time_limit=1.4,
+    max_iters=100_000, eval_interval=1000, eval_iters=55, time_limit=1.4,
 )
+WIDTHS = (128, 160, 192, 224, 256, 320, 384, 448, 512)  # what the speed probe picks from
+TOKENS_PER_PARAM = 8  # the fewest characters a parameter should see in the budget
+PROBE_SHARE = 0.05  # the most of the budget the probe may take; it stops at the widest timed by then
+LARGE_TEXT = 200_000  # from here on, the machine's speed, not the text, limits the model
 
 
-def quick_sizes(n_chars: int) -> tuple[int, int, float]:
-    """(n_embd, block_size, dropout) for a corpus of ``n_chars`` characters."""
+def quick_sizes(n_chars: int) -> tuple[int, int, float, int]:
+    """(n_embd, block_size, dropout, batch_size) for a corpus of ``n_chars`` characters,
+    before any probe."""
     if n_chars < 20_000:  # a poem, a page: small model, short context, regularised
-        return 64, 32, 0.1
-    if n_chars < 200_000:  # a diary, an album of lyrics
-        return 128, 64, 0.1
-    # Tiny Shakespeare and up: in a minute and a half a 1x256 model sees well under
-    # one epoch of a 1 MB text, so it neither overfits nor gains from more width.
-    return 256, 128, 0.0
+        return 64, 32, 0.1, 16
+    if n_chars < LARGE_TEXT:  # a diary, an album of lyrics
+        return 128, 64, 0.1, 16
+    return QUICK.n_embd, QUICK.block_size, 0.0, QUICK.batch_size
 
 
 def adapt_quick(config: TrainConfig, n_chars: int, explicit: set[str] = frozenset()) -> tuple[TrainConfig, str]:
@@ -41,11 +50,52 @@ def adapt_quick(config: TrainConfig, n_chars: int, explicit: set[str] = frozense
     Options named in ``explicit`` (the ones the user set) win. Returns the config and a
     sentence saying what was chosen.
     """
-    n_embd, block, dropout = quick_sizes(n_chars)
+    n_embd, block, dropout, batch = quick_sizes(n_chars)
     # The val split is a tenth of the text and must hold a block plus one character.
     block = max(1, min(block, n_chars // 10 - 2))
-    chosen = {"n_embd": n_embd, "block_size": block, "dropout": dropout}
+    chosen = {"n_embd": n_embd, "block_size": block, "dropout": dropout, "batch_size": batch}
     config = replace(config, **{k: v for k, v in chosen.items() if k not in explicit})
-    limit = f", {config.time_limit:g} min" if config.time_limit else ""
-    return config, (f"quick preset for {n_chars:,} chars: {config.n_layers}x{config.n_embd} LSTM, "
-                    f"block {config.block_size}, dropout {config.dropout:g}{limit}")
+    return config, _sentence(config, n_chars)
+
+
+def plan_quick(config: TrainConfig, n_chars: int, vocab_size: int,
+               explicit: set[str] = frozenset()) -> tuple[TrainConfig, str]:
+    """:func:`adapt_quick`, then, for a large text on the CPU where the user left the width
+    to us, the width this machine trains best in the budget: the widest of :data:`WIDTHS`
+    whose measured speed feeds each parameter :data:`TOKENS_PER_PARAM` characters. The
+    probe's time comes out of the time limit."""
+    import torch
+
+    from .machine import precision, time_paths
+    from .model import LMNet
+    from .train import resolve_device
+
+    config, sentence = adapt_quick(config, n_chars, explicit)
+    device = resolve_device(config.device)
+    if n_chars < LARGE_TEXT or "n_embd" in explicit or device.type != "cpu" or not config.time_limit:
+        return config, sentence
+    start = time.perf_counter()
+    amp_dtype, _ = precision(device, config.amp)
+    budget = config.time_limit * 60
+    chosen, speed = WIDTHS[0], 0.0
+    for width in WIDTHS:
+        with torch.random.fork_rng(devices=[]):
+            model = LMNet(replace(config, n_embd=width).model_config(vocab_size))
+        seconds = min(time_paths(model, config.batch_size, config.block_size, amp_dtype, runs=2).values())
+        tokens_per_s = config.batch_size * min(config.block_size, 64) / seconds
+        if width > WIDTHS[0] and tokens_per_s * budget < TOKENS_PER_PARAM * model.num_params():
+            break
+        chosen, speed = width, tokens_per_s
+        if time.perf_counter() - start > PROBE_SHARE * budget:
+            break
+    probe = time.perf_counter() - start
+    config = replace(config, n_embd=chosen, time_limit=max(config.time_limit - probe / 60, config.time_limit / 2))
+    return config, (_sentence(config, n_chars) + f"; 1x{chosen} is the widest this machine feeds "
+                    f"{TOKENS_PER_PARAM} chars a parameter in the budget ({speed / 1000:,.0f}k chars/s "
+                    f"in a {probe:.1f} s probe)")
+
+
+def _sentence(config: TrainConfig, n_chars: int) -> str:
+    limit = f", {config.time_limit:.3g} min" if config.time_limit else ""
+    return (f"quick preset for {n_chars:,} chars: {config.n_layers}x{config.n_embd} LSTM, "
+            f"batch {config.batch_size} x block {config.block_size}, dropout {config.dropout:g}{limit}")

@@ -544,7 +544,12 @@ class TrainScreen(Screen):
             if plan.problem:
                 raise DataError(plan.problem)
             data = TextData.from_text(job.info.text)
-            for event in train(plan.config, data, job.out, stop=job.stop, data_name=job.info.path.stem):
+            config = plan.config
+            if job.preset == "quick":  # sized by a speed probe of this machine, as the CLI does
+                from core.quick import plan_quick
+
+                config, _ = plan_quick(config, len(job.info.text), data.vocab.size)
+            for event in train(config, data, job.out, stop=job.stop, data_name=job.info.path.stem):
                 if worker.is_cancelled:  # the screen is going away (the app quits)
                     job.stop.set()
                 if event.kind == "step":

@@ -6,7 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from core.quick import QUICK, adapt_quick, quick_sizes
+import core.machine
+from core.quick import QUICK, TOKENS_PER_PARAM, WIDTHS, adapt_quick, plan_quick, quick_sizes
 from core.train import preset
 
 
@@ -17,12 +18,12 @@ def test_quick_is_a_preset_bounded_by_time():
 
 
 @pytest.mark.parametrize(("n_chars", "expected"), [
-    (3_000, (64, 32, 0.1)),  # a poem
-    (19_999, (64, 32, 0.1)),
-    (20_000, (128, 64, 0.1)),  # a diary
-    (150_000, (128, 64, 0.1)),
-    (1_115_394, (256, 128, 0.0)),  # Tiny Shakespeare
-    (50_000_000, (256, 128, 0.0)),  # large: the time budget, not the text, bounds the model
+    (3_000, (64, 32, 0.1, 16)),  # a poem
+    (19_999, (64, 32, 0.1, 16)),
+    (20_000, (128, 64, 0.1, 16)),  # a diary
+    (150_000, (128, 64, 0.1, 16)),
+    (1_115_394, (192, 256, 0.0, 8)),  # Tiny Shakespeare: plan_quick then sizes it by this machine's speed
+    (50_000_000, (192, 256, 0.0, 8)),  # large: the time budget, not the text, bounds the model
 ])
 def test_quick_sizes_grow_with_the_corpus(n_chars, expected):
     assert quick_sizes(n_chars) == expected
@@ -43,14 +44,65 @@ def test_tiny_corpus_gets_a_block_its_val_split_can_hold(n_chars):
 
 def test_adapt_quick_says_what_it_chose():
     config, message = adapt_quick(QUICK, 1_115_394)
-    assert (config.n_embd, config.block_size, config.dropout) == (256, 128, 0.0)
-    assert message == "quick preset for 1,115,394 chars: 1x256 LSTM, block 128, dropout 0, 1.4 min"
+    assert (config.n_embd, config.block_size, config.dropout) == (192, 256, 0.0)
+    assert message == "quick preset for 1,115,394 chars: 1x192 LSTM, batch 8 x block 256, dropout 0, 1.4 min"
     medium, message = adapt_quick(QUICK, 60_000)
     assert (medium.n_embd, medium.block_size, medium.dropout) == (128, 64, 0.1)
-    assert "1x128 LSTM, block 64, dropout 0.1" in message
+    assert "1x128 LSTM, batch 16 x block 64, dropout 0.1" in message
 
 
 def test_options_the_user_set_win():
     config, message = adapt_quick(replace(QUICK, n_embd=48), 3_000, explicit={"n_embd"})
     assert config.n_embd == 48 and config.block_size == 32
     assert "1x48 LSTM" in message
+
+
+def fake_machine(monkeypatch, chars_per_s_at_256: float) -> list[int]:
+    """This machine's speed, as the probe would time it: a step's work grows with width
+    squared. Returns the widths the probe timed."""
+    timed = []
+
+    def time_paths(model, batch, block, amp_dtype, paths=(False, True), runs=3):
+        width = model.config.n_embd
+        timed.append(width)
+        seconds = batch * min(block, 64) / chars_per_s_at_256 * (width / 256) ** 2
+        return dict.fromkeys(paths, seconds)
+
+    monkeypatch.setattr(core.machine, "time_paths", time_paths)
+    return timed
+
+
+@pytest.mark.parametrize(("speed", "width"), [
+    (5_000, 128),  # a slow laptop: the narrowest
+    (25_000, 192),  # about 8 chars a parameter for 1x192 in 84 s
+    (60_000, 256),
+    (2_000_000, 512),  # a fast machine: the widest
+])
+def test_plan_quick_picks_the_widest_model_the_machine_feeds_enough(monkeypatch, speed, width):
+    timed = fake_machine(monkeypatch, speed)
+    config, message = plan_quick(replace(QUICK, device="cpu"), 1_115_394, 65)
+    assert config.n_embd == width and timed == [w for w in WIDTHS if w <= width] + [w for w in WIDTHS if w > width][:1]
+    assert f"1x{width} is the widest this machine feeds {TOKENS_PER_PARAM} chars a parameter" in message
+    assert 1.3 < config.time_limit < QUICK.time_limit  # the probe's seconds come out of the budget
+
+
+def test_plan_quick_probes_only_large_texts_on_the_cpu_with_the_width_left_to_it(monkeypatch):
+    timed = fake_machine(monkeypatch, 60_000)
+    small, _ = plan_quick(QUICK, 60_000, 65)
+    assert small == adapt_quick(QUICK, 60_000)[0]
+    pinned, _ = plan_quick(replace(QUICK, n_embd=300), 1_115_394, 65, explicit={"n_embd"})
+    assert pinned.n_embd == 300 and pinned.time_limit == QUICK.time_limit
+    assert timed == []
+
+
+def test_a_slow_probe_stops_early_and_never_takes_more_than_half_the_budget(monkeypatch):
+    import time
+
+    def time_paths(model, batch, block, amp_dtype, paths=(False, True), runs=3):
+        time.sleep(0.08)  # a machine so busy that each width takes long to time
+        return dict.fromkeys(paths, 1e-4)
+
+    monkeypatch.setattr(core.machine, "time_paths", time_paths)
+    config, message = plan_quick(replace(QUICK, device="cpu", time_limit=0.05), 1_115_394, 65)
+    assert config.n_embd < WIDTHS[-1]  # a fast machine, but the probe's share of 3 s ran out first
+    assert config.time_limit >= 0.025

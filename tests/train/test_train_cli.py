@@ -80,13 +80,13 @@ def test_quick_preset_adapts_to_the_text_and_ends_by_its_time_limit(corpus_file,
     result = invoke("train", "--data", corpus_file, "--out", "q.pt", "--preset", "quick", "--time-limit", "0.02",
                     "--device", "cpu")
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("quick preset for 15,651 chars: 1x64 LSTM, block 32, dropout 0.1, 0.02 min\n")
+    assert result.stdout.startswith("quick preset for 15,651 chars: 1x64 LSTM, batch 16 x block 32, dropout 0.1, 0.02 min\n")
     assert re.search(r"^time limit: [\d,]+ steps in 0:0[12], best val \d\.\d{4}; saved q\.pt$", result.stdout, re.M)
     last = load_state(last_path(Path("q.pt")))
     assert last.history[-1]["step"] == last.step  # the last weights were evaluated
     explicit = invoke("train", "--data", corpus_file, "--out", "q2.pt", "--preset", "quick", "--n-embd", "24",
                       "--max-iters", "2", "--device", "cpu")
-    assert "1x24 LSTM, block 32" in explicit.stdout
+    assert "1x24 LSTM, batch 16 x block 32" in explicit.stdout
 
 
 def test_resume_continues_the_run_with_its_recipe(corpus_file, workdir):
