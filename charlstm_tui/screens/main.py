@@ -99,7 +99,7 @@ class MainScreen(FrameFlusher, Screen):
         Binding("ctrl+r", "regenerate", "Regenerate"),
         Binding("ctrl+l", "clear", "Clear"),
         Binding("ctrl+s", "save", "Save"),
-        Binding("ctrl+o", "copy", "Copy"),
+        Binding("ctrl+o", "copy_output", "Copy the last output"),
         Binding("f2", "focus_settings", "Settings", show=False),  # named in the panel's title
         Binding("f3", "temperature(-1)", "Temp −", show=False),
         Binding("f4", "temperature(1)", "Temp +", show=False),
@@ -334,7 +334,7 @@ class MainScreen(FrameFlusher, Screen):
 
         self.app.push_screen(SaveScreen(default, write), done)
 
-    def action_copy(self) -> None:
+    def action_copy_output(self) -> None:
         """Copy the last run's output: sent to the terminal's clipboard (OSC 52), and
         always saved to a file too, since no terminal says whether it took the text."""
         text = self.last_output()
@@ -413,7 +413,7 @@ class MainScreen(FrameFlusher, Screen):
             ("help", "help"), ("focus_settings", "settings"), ("train", "train"), ("sweep", "sweep"),
             ("score", "score"), ("training_view", "curves"), ("toggle_heatmap", "heat-map"),
             ("inspect", "inspect"), ("continue", "continue"), ("regenerate", "again"), ("save", "save"),
-            ("copy", "copy"), ("command_palette", "commands")]
+            ("copy_output", "copy"), ("command_palette", "commands")]
 
     def action_temperature(self, n: int) -> None:
         self.step("temperature", n)

@@ -21,11 +21,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Input, Static, TextArea
+from textual.widgets import Button, Input, Static, TextArea
 
 from ..bridge import score
 from ..card import LN2
 from ..messages import TextLoaded, TextScored
+from ..widgets.keybar import KeyBar
 from ..widgets.surprise import SurpriseView
 from .checkpoint import PathSuggester
 
@@ -81,7 +82,12 @@ class ScoreScreen(Screen):
                 yield Static("Not scored yet.", id="score-totals")
                 yield Static(id="score-legend")
                 yield Static(id="score-peaks")
-        yield Footer(compact=True)
+        yield KeyBar()
+
+    def footer_keys(self) -> list[tuple[str, str]]:
+        """The footer's keys, most wanted first."""
+        return [("score", "score"), ("back", "back"), ("help", "help"), ("train", "train"), ("sweep", "sweep"),
+                ("training_view", "curves")]
 
     def on_mount(self) -> None:
         self.query_one("#score-source").border_title = "Text"

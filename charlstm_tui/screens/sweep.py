@@ -23,7 +23,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Label, Static
+from textual.widgets import Input, Label, Static
 from textual.worker import get_current_worker
 
 from core.errors import ConfigError
@@ -31,6 +31,7 @@ from core.options import LENGTH, SEED, TEMPERATURE
 
 from ..bridge import LoadedModel, Run, SweepBuffer, error_text, sweep, sweep_bits
 from ..messages import GenerationEnded, SweepMeasured
+from ..widgets.keybar import KeyBar
 from ..widgets.output import MODEL, PROMPT, OutputView
 from ..widgets.prompt import PromptArea
 from ..widgets.status import StatusBar
@@ -94,7 +95,7 @@ class SweepScreen(FrameFlusher, Screen):
         yield Static("", id="sweep-error", markup=False)
         yield Horizontal(*self._make_columns(self.temperatures), id="sweep-streams")
         yield StatusBar(id="sweep-status")
-        yield Footer(compact=True)
+        yield KeyBar()
 
     def _make_columns(self, temperatures: list[float]) -> list[OutputView]:
         columns = []
@@ -113,6 +114,12 @@ class SweepScreen(FrameFlusher, Screen):
         prompt.focus()
         self._start_ticker()
         self._show_status()
+
+    def footer_keys(self) -> list[tuple[str, str]]:
+        """The footer's keys, most wanted first."""
+        return [("stop_or_back", "stop" if self.run is not None and not self.run.finished else "back"),
+                ("sweep", "sweep again"), ("help", "help"), ("train", "train"), ("score", "score"),
+                ("training_view", "curves")]
 
     def on_screen_resume(self) -> None:
         self._show_status()  # the model may have changed while away

@@ -29,13 +29,14 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Button, DirectoryTree, Footer, Input, Label, ProgressBar, RadioButton, RadioSet, Static
+from textual.widgets import Button, DirectoryTree, Input, Label, ProgressBar, RadioButton, RadioSet, Static
 from textual.worker import get_current_worker
 
 from ..messages import TrainingEnded, TrainingProgress, TrainTextChecked
+from ..widgets.keybar import KeyBar
 from ..widgets.loss_chart import LossChart
 from ..widgets.status import human
 from .checkpoint import PathSuggester
@@ -263,7 +264,7 @@ class TrainScreen(Screen):
             with Vertical(id="train-about"):
                 yield Static("No text read yet.", id="train-info")
                 yield Static("", id="train-preview", markup=False)
-            with Vertical(id="train-recipe"):
+            with VerticalScroll(id="train-recipe"):  # scrolls where the plan is long and the terminal short
                 with RadioSet(id="train-preset"):
                     for i, (name, (label, tip)) in enumerate(PRESETS.items()):
                         button = RadioButton(label, value=i == 0, id=f"preset-{name}")
@@ -274,15 +275,15 @@ class TrainScreen(Screen):
                     yield Input(f"{DEFAULT_BUDGET:g}", id="train-budget", compact=True, restrict=r"[0-9.]*")
                 yield Static("", id="train-plan")
                 with Horizontal(id="train-buttons"):
-                    yield Button("Start (F5×2)", id="train-start", variant="primary", compact=True)
-                    yield Button("Stop (F8×2)", id="train-stop", variant="error", compact=True, disabled=True)
+                    yield Button("Start", id="train-start", variant="primary", compact=True)
+                    yield Button("Stop", id="train-stop", variant="error", compact=True, disabled=True)
                     yield Button("Load", id="train-load", variant="success", compact=True)
         yield LossChart("Loss curves appear here once training starts.", id="train-chart")
         with Horizontal(id="train-progress-row"):
             yield ProgressBar(total=100, show_eta=False, id="train-progress")
             yield Static("", id="train-stats")
         yield Static(HINT, id="train-message", markup=False)
-        yield Footer(compact=True)
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one("#train-load").display = False  # shown while a trained model waits to be loaded
@@ -501,6 +502,11 @@ class TrainScreen(Screen):
                 button.focus()
         elif self.is_current and self.focused is button:
             self.query_one("#train-path", Input).focus()
+
+    def footer_keys(self) -> list[tuple[str, str]]:
+        """The footer's keys, most wanted first."""
+        return [("press_start", "start (twice)"), ("press_stop", "stop (twice)"), ("back", "back"), ("help", "help"),
+                ("sweep", "sweep"), ("score", "score"), ("training_view", "curves")]
 
     def on_screen_resume(self) -> None:
         if self.app.trained is not None:

@@ -21,10 +21,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from ..card import LN2, ModelCard
 from ..messages import CardRead
+from ..widgets.keybar import KeyBar
 from ..widgets.loss_chart import LossChart
 
 if TYPE_CHECKING:
@@ -86,7 +87,12 @@ class TrainingViewScreen(Screen):
             with VerticalScroll(id="tv-card-box"):
                 yield Static("Reading…", id="tv-card")
         yield DataTable(id="tv-picker", cursor_type="row", zebra_stripes=True)
-        yield Footer(compact=True)
+        yield KeyBar()
+
+    def footer_keys(self) -> list[tuple[str, str]]:
+        """The footer's keys, most wanted first."""
+        return [("load", "load this one"), ("refresh", "look again"), ("back", "back"), ("help", "help"),
+                ("train", "train"), ("sweep", "sweep"), ("score", "score")]
 
     def on_mount(self) -> None:
         self.chart.border_title = "Loss"

@@ -40,6 +40,7 @@ class OutputView(ScrollView, can_focus=True):
         self._cache: LRUCache[tuple, Strip] = LRUCache(1024)
         self._base: Style | None = None  # self.rich_style, cached: computing it walks the DOM
         self._hint_cache: tuple[int, list[str]] | None = None  # (width, the hint wrapped to it)
+        self._height = 0  # the rows the pane showed, as of the last resize
 
     # -- writing ------------------------------------------------------------------------
     def append(self, text: str, kind: int = MODEL, probs: Iterable[float] | None = None) -> None:
@@ -116,11 +117,15 @@ class OutputView(ScrollView, can_focus=True):
         return max(1, self.scrollable_content_region.width)
 
     def on_resize(self) -> None:
-        """Re-wrap everything for the new width, keeping the end in view if it was."""
-        follow = self._following()
+        """Re-wrap everything for the new size, keeping the end in view if it was. Whether
+        it was is judged by the size the pane had: the new one says nothing about it."""
+        follow = self._following() or self.scroll_y + self._height >= self.rows.total
         self._cache.clear()
         self.rows.width = 0  # force a full rebuild
         self._relayout(0, follow)
+        if follow:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
+        self._height = self.scrollable_content_region.height
 
     def notify_style_update(self) -> None:
         super().notify_style_update()

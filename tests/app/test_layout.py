@@ -67,7 +67,7 @@ def test_200x50_keeps_the_panel_beside_the_output(app_on) -> None:
         assert panel.display and panel.region.width == 34 and out.region.right == panel.region.x
         assert out.region.width == 200 - 34
         keys = footer(app)
-        for words in ("F5 heat-map", "F8 inspect", "^N continue", "^P commands"):
+        for words in ("F5 heat-map", "F8 inspect", "^N continue", "^O copy", "^P commands"):
             assert words in keys
         await pilot.press("f2")
         assert app.focused is panel.input_for("temperature") and panel.region.x == 200 - 34
@@ -95,3 +95,21 @@ def test_small_terminals_still_show_the_text(app_on, size) -> None:
         assert all(len(line) == size[0] for line in lines)
 
     drive(app, script, size=size)
+
+
+def test_a_resize_mid_run_keeps_the_newest_line_in_view(app_on) -> None:
+    app = app_on(length=100_000, seed=3, delay_ms=2)
+
+    async def script(pilot) -> None:
+        main = app.main
+        out = main.output
+        await type_text(pilot, "KING:")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: out.rows.total > 3 * out.size.height, "a few screens of text")
+        for size in ((60, 15), (30, 8), (200, 50), (80, 24)):
+            await pilot.resize_terminal(*size)
+            await pilot.pause(0.2)
+            assert out.scroll_y + out.scrollable_content_region.height == out.rows.total, size
+        await pilot.press("escape")
+
+    drive(app, script, size=(80, 24))
