@@ -50,8 +50,7 @@ F1 help · Ctrl+P every command"""
 
 NARROW = 100  # columns: below this the settings panel folds away (F2 shows it over the output)
 SHORT = 16  # rows: below this the output and the prompt lose their borders
-PANEL_WIDTH = 34  # the settings panel's columns (app.tcss)
-PROMPT_HELP = ("Enter generate · Ctrl+J newline · ↑↓ history", "Ctrl+J newline · ↑↓ history", "")
+PROMPT_HELP = ("Enter generate · Ctrl+J newline · ↑↓ history", "Ctrl+J newline · ↑↓ history")
 
 
 def clipboard_method() -> str:
@@ -146,6 +145,7 @@ class MainScreen(FrameFlusher, Screen):
     def on_mount(self) -> None:
         prompt = self.prompt
         prompt.border_title = "Prompt"
+        prompt.show_hints(*PROMPT_HELP)
         self.panel.can_focus_children = False  # reached with F2, not Tab
         self.output.border_title = "Output"
         prompt.focus()
@@ -400,13 +400,15 @@ class MainScreen(FrameFlusher, Screen):
         width, height = event.size
         self.set_class(width < NARROW, "-narrow")
         self.set_class(height < SHORT, "-short")
-        prompt_width = width if width < NARROW else width - PANEL_WIDTH
-        self.prompt.border_subtitle = next(h for h in PROMPT_HELP if len(h) + 6 <= prompt_width)
 
     def footer_keys(self) -> list[tuple[str, str]]:
         """The footer's keys, most wanted first: it shows as many as fit."""
         if self.panel.has_focus_within:
             return [("done", "back"), ("step(1)", "more"), ("step(-1)", "less"), ("step(10)", "×10"),
+                    ("help", "help")]
+        if self.explorer.inspecting:
+            return [("leave_inspect", "stop" if self.generating else "leave"), ("pick(0)", "fork with #1"),
+                    ("resample", "resample"), ("branch(-1)", "prev branch"), ("branch(1)", "next branch"),
                     ("help", "help")]
         first = [("stop", "stop")] if self.generating else [("submit", "generate")]
         return first + [

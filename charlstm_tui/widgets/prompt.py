@@ -48,6 +48,17 @@ class PromptArea(TextArea):
         self._draft = ""  # what was typed before browsing started
         self._shown: str | None = None  # the history entry on display, while unedited
         self.ghost = ""  # the text behind ``suggestion`` (which shows newlines as ⏎)
+        self._hints: tuple[str, ...] = ()  # key hints for the bottom border, longest first
+
+    def show_hints(self, *hints: str) -> None:
+        """Key hints for the bottom border, longest first: it shows the longest that fits."""
+        self._hints = hints
+        self.on_resize()
+
+    def on_resize(self) -> None:
+        # The longest key hint the bottom border holds whole (none on a narrow prompt).
+        room = self.size.width + 2 - 4  # the border's width, less its corners and a space each side
+        self.border_subtitle = next((h for h in self._hints if len(h) <= room), "")
 
     def show_ghost(self, ghost: str) -> None:
         """Preview ``ghost`` after the cursor ('' hides it)."""

@@ -113,3 +113,25 @@ def test_a_resize_mid_run_keeps_the_newest_line_in_view(app_on) -> None:
         await pilot.press("escape")
 
     drive(app, script, size=(80, 24))
+
+
+def test_inspect_mode_at_80x24_names_its_keys_and_the_prompt_hint_fits(app_on) -> None:
+    app = app_on(length=120, seed=1, delay_ms=0)
+
+    async def script(pilot) -> None:
+        main = app.main
+        await type_text(pilot, "KING:")
+        await pilot.press("enter")
+        await finished(pilot)
+        await pilot.press("f8")
+        await wait_for(pilot, lambda: main.explorer.inspection is not None, "the inspector")
+        assert main.inspector.display and main.inspector.region.width == 34
+        assert footer(app).split()[:6] == ["Esc", "leave", "1", "fork", "with", "#1"]
+        # The prompt, narrower now, shows the longest hint that fits, whole.
+        hint = main.prompt.border_subtitle
+        assert hint in ("Ctrl+J newline · ↑↓ history", "") and "…" not in "".join(screen_lines(app))
+        await pilot.press("escape")
+        assert not main.inspector.display
+        assert main.prompt.border_subtitle == "Enter generate · Ctrl+J newline · ↑↓ history"
+
+    drive(app, script, size=(80, 24))
