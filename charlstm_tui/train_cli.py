@@ -95,17 +95,23 @@ def _opt(name: str, type_: Any, help_: str) -> Any:
 @click.option("--resume", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Continue a run from its <out>.last.pt: model, optimizer, step, RNG states, metrics and best val. "
                    "Its recipe is reused; options given here override it.")
+@click.option("--init-from", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Start a new run from this checkpoint's weights (fine-tuning: a fresh optimizer, schedule and "
+                   "history). Its model size comes along; the text may use only characters it knows.")
 @_opt("time_limit", click.FloatRange(0, min_open=True), "Stop after this many minutes; the lr schedule ends with it.")
 @_opt("seed", click.IntRange(0, MAX_SEED), "Seed for init, batches and dropout.")
-def train(data_arg: str, out: Path | None, preset: str | None, resume: Path | None, **options: Any) -> None:
+def train(data_arg: str, out: Path | None, preset: str | None, resume: Path | None, init_from: Path | None,
+          **options: Any) -> None:
     """Train a model on a text file, headless. Also runs under torchrun for DDP:
     torchrun --nproc-per-node N -m charlstm_tui train ..."""
     from .cli import domain_errors
 
     main_rank = int(os.environ.get("RANK", "0")) == 0
     with domain_errors():
-        config, data, data_path, data_name, resume_ckpt, out, chosen = _prepare(data_arg, out, preset, resume,
-                                                                                 options, main_rank)
+        if resume is not None and init_from is not None:
+            raise click.UsageError("--resume continues a run and --init-from starts a new one; pass one of them")
+        config, data, data_path, data_name, resume_ckpt, init_ckpt, out, chosen = _prepare(
+            data_arg, out, preset, resume, init_from, options, main_rank)
     from core.train import last_path, train as run
     from .train_view import LogLines, RichBar
 
@@ -122,7 +128,7 @@ def train(data_arg: str, out: Path | None, preset: str | None, resume: Path | No
 
     previous = {sig: signal.signal(sig, on_signal) for sig in EXIT_CODES}
     events = run(config, data, out, resume=resume_ckpt, stop=stop, data_name=data_name,
-                 inputs=[("--data", data_path)])
+                 inputs=[("--data", data_path)], init=init_ckpt)
     try:
         with domain_errors():
             # The outputs, sizes and resume are checked before the "start" event: a run
@@ -146,13 +152,14 @@ def train(data_arg: str, out: Path | None, preset: str | None, resume: Path | No
         sys.exit(EXIT_CODES[received[0]])
 
 
-def _prepare(data_arg: str, out: Path | None, preset: str | None, resume: Path | None,
-             options: dict[str, Any], main_rank: bool) -> tuple[Any, Any, Path, str, Any, Path, str]:
-    """Options -> (TrainConfig, TextData, data file, data name, resume Checkpoint or None, out, what the quick
-    preset chose or ''), or a clear error."""
+def _prepare(data_arg: str, out: Path | None, preset: str | None, resume: Path | None, init_from: Path | None,
+             options: dict[str, Any], main_rank: bool) -> tuple[Any, Any, Path, str, Any, Any, Path, str]:
+    """Options -> (TrainConfig, TextData, data file, data name, resume Checkpoint or None, init Checkpoint or
+    None, out, what the quick preset chose or ''), or a clear error."""
     from core.checkpoint import load_checkpoint
     from core.data import TextData, load_text
     from core.errors import CheckpointError, ConfigError, VocabError
+    from core.vocab import describe_chars
     from core.train import TrainConfig, preset as preset_config, with_overrides
 
 
@@ -167,25 +174,32 @@ def _prepare(data_arg: str, out: Path | None, preset: str | None, resume: Path |
             raise click.UsageError(f"--preset {preset} differs from the resumed run's preset {base.preset}; drop --preset")
     else:
         base = preset_config(preset or "default")
+    init_ckpt = load_checkpoint(init_from) if init_from is not None else None
+    if init_ckpt is not None:  # the model's shape comes with its weights
+        shape = init_ckpt.model_config
+        base = with_overrides(base, n_embd=shape.n_embd, n_layers=shape.n_layers)
     config = with_overrides(base, **{k: options[k] for k in CONFIG_OPTIONS})
     chosen = ""
     path, data_name = data_source(data_arg, announce=main_rank)
     text = load_text(path)
-    if config.preset == "quick" and resume_ckpt is None:
+    if config.preset == "quick" and resume_ckpt is None and init_ckpt is None:
         from core.quick import plan_quick
 
         config, chosen = plan_quick(config.validate(), len(text), len(set(text)),
                                     explicit={k for k, v in options.items() if v is not None})
     config = config.validate()
+    source = resume_ckpt or init_ckpt
     try:
-        data = TextData.from_text(text, vocab=resume_ckpt.vocab if resume_ckpt else None)
+        data = TextData.from_text(text, vocab=source.vocab if source else None)
     except VocabError as e:
-        raise VocabError(f"--resume {resume}: the checkpoint's vocabulary lacks {len(e.unknown)} character(s) "
-                         f"of {path}; resume with the text it was trained on, or train afresh without --resume",
-                         e.unknown) from None
+        option, fix = (("--resume", "resume with the text it was trained on") if resume_ckpt else
+                       ("--init-from", "start from a model of text like this one"))
+        raise VocabError(f"{option} {resume or init_from}: the checkpoint's vocabulary lacks {len(e.unknown)} "
+                         f"character(s) of {path} ({describe_chars(e.unknown)}); {fix}, or train afresh without "
+                         f"{option}", e.unknown) from None
     if out is None:
         out = resume.with_name(resume.name.replace(".last.pt", ".pt")) if resume else Path(f"{data_name}.pt")
-    return config, data, path, data_name, resume_ckpt, out, chosen
+    return config, data, path, data_name, resume_ckpt, init_ckpt, out, chosen
 
 
 def _resume_command(data_arg: str, out: Path, last: Path) -> str:

@@ -309,6 +309,7 @@ def train(
     stop: threading.Event | None = None,
     data_name: str = "",
     inputs: Sequence[tuple[str, Path]] = (),
+    init: Checkpoint | None = None,
 ) -> Iterator[Progress]:
     """Train, yielding :class:`Progress`; returns after the "done" event.
 
@@ -319,6 +320,8 @@ def train(
     good checkpoint stays), and :class:`CheckpointError` when ``out`` cannot be written.
     ``inputs``: ``(option, path)`` of the files the run reads (the text); no output may be
     one of them, nor the ``resume`` file, except ``<out>.last.pt``, which continues it.
+    ``init``: a checkpoint whose weights a new run starts from (a fine-tune: fresh
+    optimizer, schedule and history); its model shape and vocabulary must be this run's.
     """
     config.validate()
     out = Path(out).expanduser()
@@ -329,14 +332,19 @@ def train(
         raise ConfigError(too_big)
     if resume is not None and (resume.resume is None or "rng" not in resume.resume):
         raise TrainingError("this checkpoint has no optimizer state; resume from the '.last.pt' file written beside it")
+    if resume is not None and init is not None:
+        raise ConfigError("--resume continues a run and --init-from starts a new one; pass one of them")
+    if init is not None:
+        _check_fits(init, config.model_config(data.vocab.size), data, "--init-from", "start from")
     lock = None
     try:
         if dist.main:  # every output checked and locked before the first step
-            reads = [*inputs, *([("--resume", resume.path)] if resume is not None and resume.path else [])]
+            reads = [*inputs, *([("--resume", resume.path)] if resume is not None and resume.path else []),
+                     *([("--init-from", init.path)] if init is not None and init.path else [])]
             check_output(out, "checkpoint", reads)  # first: the other two names are made from it
             lock = claim_outputs([(out, "checkpoint", reads), (last_path(out), "checkpoint", inputs),
                                   (metrics_path(out), "metrics file", reads)])
-        yield from _train(config, data, out, resume, stop or threading.Event(), data_name, dist, device)
+        yield from _train(config, data, out, resume, stop or threading.Event(), data_name, dist, device, init)
     finally:
         if lock is not None:
             lock.release()
@@ -344,7 +352,7 @@ def train(
 
 
 def _train(config: TrainConfig, data: TextData, out: Path, resume: Checkpoint | None, stop: threading.Event,
-           data_name: str, dist: _Dist, device: torch.device) -> Iterator[Progress]:
+           data_name: str, dist: _Dist, device: torch.device, init: Checkpoint | None) -> Iterator[Progress]:
     if len(data.train) <= config.block_size or len(data.val) <= config.block_size:
         splits = f"train split {len(data.train):,}, val split {len(data.val):,} chars"
         if config.block_size == 1:  # no smaller block to suggest: the text itself is too short
@@ -359,7 +367,10 @@ def _train(config: TrainConfig, data: TextData, out: Path, resume: Checkpoint | 
 
     model_config = config.model_config(data.vocab.size)
     torch.manual_seed(config.seed)  # the same init on every rank (DDP broadcasts rank 0's anyway)
-    model = LMNet(model_config).to(device)
+    model = LMNet(model_config)
+    if init is not None:
+        model.load_state_dict({k: v.float() for k, v in init.state_dict.items()})
+    model = model.to(device)
     optimizer = _optimizer(model, config, device)
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     batch_gen = torch.Generator(device=device)
@@ -406,6 +417,9 @@ def _train(config: TrainConfig, data: TextData, out: Path, resume: Checkpoint | 
             "config": config.to_dict(), "elapsed": elapsed(), "tokens_seen": step * tokens_per_step,
             "data": data_name, "data_chars": len(data.train) + len(data.val), "world_size": dist.world,
         }
+        started_from = str(init.path or "") if init is not None else (resume.train.get("init_from") if resume else None)
+        if started_from is not None:
+            meta["init_from"] = started_from
         state = None
         if rng is not None:
             state = {"optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(), "rng": rng,
@@ -614,14 +628,7 @@ def _restore(resume: Checkpoint, model: LMNet, optimizer: torch.optim.Optimizer,
              batch_gen: torch.Generator, model_config: ModelConfig, data: TextData, config: TrainConfig,
              dist: _Dist, device: torch.device) -> tuple[int, float, list[dict[str, Any]], float]:
     """Load a "last" checkpoint's full state; refuse one that does not fit this run."""
-    if resume.vocab != data.vocab:
-        raise TrainingError("the checkpoint's vocabulary differs from this data's; resume with the text it was trained on")
-    # Dropout rates are regularisers, not shapes: a resumed run may change them, as it may the lr.
-    if replace(resume.model_config, **{name: getattr(model_config, name) for name in RATES}) != model_config:
-        raise TrainingError(
-            f"the checkpoint's model ({_shape(resume.model_config)}) differs from the options ({_shape(model_config)}); "
-            "drop the model options or match them"
-        )
+    _check_fits(resume, model_config, data, "--resume", "resume with")
     model.load_state_dict(resume.state_dict)
     try:
         optimizer.load_state_dict(resume.resume["optimizer"])
@@ -636,6 +643,19 @@ def _restore(resume: Checkpoint, model: LMNet, optimizer: torch.optim.Optimizer,
         _seed_streams(config.seed, dist.rank, resume.step, batch_gen)
     best = resume.best_val_loss
     return resume.step, float(resume.train.get("elapsed", 0.0)), resume.history, best if best is not None else math.inf
+
+
+def _check_fits(ckpt: Checkpoint, model_config: ModelConfig, data: TextData, option: str, verb: str) -> None:
+    """Refuse a checkpoint whose vocabulary or model shape is not this run's. Dropout rates
+    are regularisers, not shapes: a run may change them, as it may the lr."""
+    if ckpt.vocab != data.vocab:
+        raise TrainingError(f"{option}: the checkpoint's vocabulary differs from this data's; {verb} the text it "
+                            "was trained on")
+    if replace(ckpt.model_config, **{name: getattr(model_config, name) for name in RATES}) != model_config:
+        raise TrainingError(
+            f"{option}: the checkpoint's model ({_shape(ckpt.model_config)}) differs from the options "
+            f"({_shape(model_config)}); drop the model options or match them"
+        )
 
 
 def _shape(c: ModelConfig) -> str:

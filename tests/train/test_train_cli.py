@@ -115,10 +115,10 @@ def test_resume_with_another_vocabulary_or_shape_is_refused(trained, corpus_file
     other = Path("other.txt")
     other.write_text(corpus_text + "~\u00e9")
     line = error_line(invoke("train", "--data", other, "--resume", "m.last.pt"))
-    assert line == (f"Error: --resume m.last.pt: the checkpoint's vocabulary lacks 2 character(s) of {other}; "
-                    "resume with the text it was trained on, or train afresh without --resume")
+    assert line == (f"Error: --resume m.last.pt: the checkpoint's vocabulary lacks 2 character(s) of {other} "
+                    "('~', 'é'); resume with the text it was trained on, or train afresh without --resume")
     line = error_line(invoke("train", "--data", corpus_file, "--resume", "m.last.pt", "--n-embd", "32"))
-    assert line == ("Error: the checkpoint's model (1x16) differs from the options (1x32); "
+    assert line == ("Error: --resume: the checkpoint's model (1x16) differs from the options (1x32); "
                     "drop the model options or match them")
     line = error_line(invoke("train", "--data", corpus_file, "--resume", "m.pt"))
     assert line.startswith("Error: this checkpoint has no optimizer state; resume from the '.last.pt' file")
@@ -157,3 +157,37 @@ def test_bad_input_is_one_error_line(corpus_file, workdir, args, message):
     args = [a.replace("{corpus}", str(corpus_file)) for a in args]
     result = invoke("train", *args, "--max-iters", "1")
     assert error_line(result).startswith(message)
+
+
+def test_init_from_starts_a_new_run_from_a_checkpoints_weights(corpus_file, workdir):
+    assert invoke("train", "--data", corpus_file, "--out", "base.pt", *TINY, "--max-iters", "60",
+                  "--eval-interval", "60", "--lr", "1e-2", "--warmup-iters", "0").exit_code == 0
+    base = load_state(Path("base.pt"))
+    result = invoke("train", "--data", corpus_file, "--out", "tuned.pt", "--init-from", "base.pt",
+                    "--n-layers", "1", "--batch-size", "4", "--block-size", "16", "--eval-iters", "1",
+                    "--device", "cpu", "--max-iters", "2", "--eval-interval", "2", "--weight-drop", "0.3")
+    assert result.exit_code == 0, result.output
+    tuned = load_state(Path("tuned.pt"))
+    assert tuned.model_config.n_embd == 16  # the size came with the weights, not from the preset's 512
+    assert tuned.step == 2 and [h["step"] for h in tuned.history] == [2]  # a new run: its own steps and history
+    assert tuned.train["init_from"] == "base.pt" and tuned.model_config.weight_drop == 0.3
+    assert abs(tuned.best_val_loss - base.best_val_loss) < 0.3  # it started where the base ended, not from scratch
+    assert invoke("train", "--data", corpus_file, "--out", "fresh.pt", *TINY, "--max-iters", "2",
+                  "--eval-interval", "2").exit_code == 0
+    assert load_state(Path("fresh.pt")).best_val_loss > base.best_val_loss + 0.5
+
+
+def test_init_from_refuses_what_does_not_fit(corpus_file, workdir):
+    assert invoke("train", "--data", corpus_file, "--out", "base.pt", *TINY, "--max-iters", "2",
+                  "--eval-interval", "2").exit_code == 0
+    Path("other.txt").write_text(Path(corpus_file).read_text() + "~€")
+    cases = {
+        ("--data", "other.txt"): "Error: --init-from base.pt: the checkpoint's vocabulary lacks 2 character(s)",
+        ("--data", corpus_file, "--n-embd", "24"): "Error: --init-from: the checkpoint's model (1x16) differs from the options (1x24)",
+        ("--data", corpus_file, "--resume", "base.last.pt"): "Error: --resume continues a run and --init-from starts a new one",
+        ("--data", corpus_file, "--out", "base.pt"): "is the same file as --init-from",
+    }
+    for args, message in cases.items():
+        result = invoke("train", "--init-from", "base.pt", "--max-iters", "2", "--device", "cpu",
+                        *(args if "--out" in args else (*args, "--out", "t.pt")))
+        assert result.exit_code != 0 and message in result.output, (args, result.output)
