@@ -124,6 +124,7 @@ class MainScreen(FrameFlusher, Screen):
         self.context_start = 0
         self.explorer = Explorer(self)
         self._footer_generating = False  # what the footer shows: a run streaming, or not
+        self._told_seed: int | None = None  # the fixed seed Ctrl+R last said repeats a run
 
     @property
     def generating(self) -> bool:
@@ -278,7 +279,8 @@ class MainScreen(FrameFlusher, Screen):
         if last is None:
             self.notify("Nothing to regenerate yet: type a prompt and press Enter.", severity="warning")
             return
-        if self.settings.seed is not None:
+        if self.settings.seed is not None and self.settings.seed != self._told_seed:
+            self._told_seed = self.settings.seed  # said once per seed: the next Ctrl+R knows
             self.notify(f"The seed is fixed ({self.settings.seed}), so this run repeats the last one exactly. "
                         "Blank the seed (F2) for a new sample.", title="Regenerate")
         self._stop_current()

@@ -53,6 +53,9 @@ def test_80x24_folds_the_settings_away_and_f2_shows_them_over_the_output(app_on)
         await finished(pilot)
         status = screen_lines(app)[-2]
         assert status.rstrip().endswith("chars/s") and "done · 200 chars" in status
+        await pilot.press("ctrl+o")  # a notice: it stands above the status line, not over it
+        await pilot.pause(0.3)
+        assert app._notifications and screen_lines(app)[-2] == status
 
     drive(app, script, size=(80, 24))
 
