@@ -12,7 +12,9 @@ legs see equal tokens:
    against this trainer with AWD-LSTM's dropout (locked, weight drop, embedding rows),
    fp32 too.
 
-The legs take turns, one step each, so a busy machine slows them alike. Prints tokens/s,
+The legs take turns, one step each, so a busy machine slows them alike. They share this
+process, so they share its allocator: ``keep_freed_memory()``, which ``charlstm-tui train``
+applies, speeds the plain loops too, and the ratios leave that gain out. Prints tokens/s,
 the ratios and, for the lab recipe, the val-loss parity. The first step of each leg is a
 warm-up and is left out of the timing.
 
@@ -34,7 +36,7 @@ from torch.nn import functional as F
 
 from core.checkpoint import load_checkpoint
 from core.data import TextData, load_text
-from core.machine import precision
+from core.machine import keep_freed_memory, precision
 from core.train import PRESETS, TrainConfig, last_path, train
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "tinyshakespeare.txt"
@@ -149,6 +151,7 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    keep_freed_memory()
     data = TextData.from_text(load_text(args.data))
     windows = data.sample_batch("val", args.val_windows, 256, torch.Generator().manual_seed(0))
     _, why = precision(torch.device("cpu"), True)

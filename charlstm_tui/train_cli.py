@@ -112,7 +112,10 @@ def train(data_arg: str, out: Path | None, preset: str | None, resume: Path | No
             raise click.UsageError("--resume continues a run and --init-from starts a new one; pass one of them")
         config, data, data_path, data_name, resume_ckpt, init_ckpt, out, chosen = _prepare(
             data_arg, out, preset, resume, init_from, options, main_rank)
+    from core.machine import keep_freed_memory
     from core.train import last_path, train as run
+
+    keep_freed_memory()  # this process only trains: reuse the step's big buffers instead of faulting them back
     from .train_view import LogLines, RichBar
 
     view_type = RichBar if main_rank and sys.stdout.isatty() else LogLines
