@@ -29,9 +29,8 @@ from .data import TextData, load_text
 from .errors import ConfigError, DataError
 from .files import atomic_write, read_input
 from .model import LMNet
-from .paths import cache_dir
+from .paths import SIDECAR_SUFFIX, cache_dir
 
-SIDECAR_SUFFIX = ".adapt.pt"
 MIN_CACHED_CHARS = 2_048  # statistics measured on a shorter text serve that read only
 
 

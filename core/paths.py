@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 APP = "charlstm-tui"
+SIDECAR_SUFFIX = ".adapt.pt"  # NAME.adapt.pt beside NAME.pt: its gradient statistics (core.adapt_stats), not a checkpoint
 
 
 def _xdg(var: str, default: str) -> Path:

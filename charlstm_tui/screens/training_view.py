@@ -38,15 +38,17 @@ COLUMNS = (("mark", ""), ("name", "checkpoint"), ("val", "val loss"), ("bits", "
 
 def checkpoint_files(current: Path) -> list[Path]:
     """The ``.pt`` files the picker offers: the bundled folder, ``<data dir>/models`` and
-    the current checkpoint's folder, in that order, each file once, hidden ones left out."""
-    from core.paths import data_dir
+    the current checkpoint's folder, in that order, each file once, hidden ones and
+    gradient statistics beside a checkpoint (``NAME.adapt.pt``) left out."""
+    from core.paths import SIDECAR_SUFFIX, data_dir
 
     from .. import BUNDLED_CHECKPOINT
 
     found: dict[Path, Path] = {}
     for folder in (BUNDLED_CHECKPOINT.parent, data_dir() / "models", current.parent):
         try:
-            files = sorted(p for p in folder.glob("*.pt") if not p.name.startswith(".") and p.is_file())
+            files = sorted(p for p in folder.glob("*.pt") if not p.name.startswith(".")
+                           and not p.name.endswith(SIDECAR_SUFFIX) and p.is_file())
         except OSError:
             continue
         for p in files:

@@ -112,3 +112,23 @@ def test_card_history_prefers_the_longer_metrics_file(tmp_path, tiny_checkpoint)
     (tmp_path / "m.metrics.jsonl").write_text("\n".join(lines), encoding="utf-8")
     card = ModelCard.of(path, ckpt)
     assert card.history == tuple(OTHER_HISTORY) and card.history_source == "m.metrics.jsonl"
+
+
+def test_gradient_statistics_beside_a_checkpoint_are_not_listed_as_checkpoints(tmp_path, tiny_checkpoint) -> None:
+    """NAME.adapt.pt (the statistics that adapting reads, as the bundled model ships) is no
+    checkpoint: the picker listed it as "unreadable"."""
+    import shutil
+
+    from charlstm_tui import BUNDLED_CHECKPOINT
+    from charlstm_tui.screens.training_view import checkpoint_files
+    from core import adapt_stats
+
+    current = tmp_path / "mine.pt"
+    shutil.copy(tiny_checkpoint, current)
+    sidecar = adapt_stats.sidecar_path(current)
+    sidecar.write_bytes(b"statistics")
+    names = [p.name for p in checkpoint_files(current)]
+    assert "mine.pt" in names and sidecar.name not in names
+    if adapt_stats.sidecar_path(BUNDLED_CHECKPOINT).exists():
+        assert BUNDLED_CHECKPOINT.name in names
+        assert not any(n.endswith(".adapt.pt") for n in names), names
