@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
@@ -348,13 +349,35 @@ class Adapter:
         self.static_nats = self.adapted_nats = 0.0  # their surprise both ways, where compared
         self.chars_compared = 0
 
-    def restart(self) -> None:
+    def restart(self, state: State | None = None, last: int | None = None) -> None:
         """Start a new text: the state from zero, the first character predicted from
-        ``start_id``; the weights keep what they learned."""
-        L, H = self.net.L, self.net.H
-        self.state: State = (torch.zeros(L, 1, H), torch.zeros(L, 1, H))
-        self._static_state: State = (torch.zeros(L, 1, H), torch.zeros(L, 1, H))
-        self._last = self.start_id
+        ``start_id``; the weights keep what they learned. Or go on from ``state`` (h, c),
+        each (L, 1, H), the state after a text that ended with ``last`` (a session's
+        context, which the adapter did not read itself): the next read continues it, and
+        with ``compare`` the trained weights' scoring starts from that state too."""
+        if state is None:
+            L, H = self.net.L, self.net.H
+            state = (torch.zeros(L, 1, H), torch.zeros(L, 1, H))
+        self.state: State = (state[0].detach().clone(), state[1].detach().clone())
+        self._static_state: State = self.state
+        self._last = self.start_id if last is None else last
+
+    @contextmanager
+    def trial(self) -> Iterator[None]:
+        """Reads inside this block are not kept: on leaving it, the weights, the totals and
+        the state are as they were on entering (the weights from a copy, made only when
+        they differ from the trained ones)."""
+        saved = {n: p.detach().clone() for n, p in self.net.params.items()} if self.adapted else self.trained
+        kept = (self.chars_read, self.static_nats, self.adapted_nats, self.chars_compared,
+                self.state, self._static_state, self._last)
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for name, p in self.net.params.items():
+                    p.copy_(saved[name])
+            (self.chars_read, self.static_nats, self.adapted_nats, self.chars_compared,
+             self.state, self._static_state, self._last) = kept
 
     @property
     def adapted(self) -> bool:

@@ -243,3 +243,40 @@ def test_without_statistics_or_a_text_to_measure_on_the_error_says_what_to_give(
     ckpt.adapt_stats = None
     with pytest.raises(ConfigError, match="give a text"):
         adapt_stats.stats_for(ckpt.build_model(), ckpt, tmp_path / "m.pt", [])
+
+
+def test_a_read_can_go_on_from_a_state_the_adapter_did_not_read_itself(stats):
+    """restart(state, last): a text that someone else read (the app's session) continues
+    exactly as if the adapter had read it, the compared static scoring too."""
+    text = repeated_text(160)
+    config = AdaptConfig(segment=20, step=1e-3)
+    whole = Adapter(make(), stats, config, compare=True)
+    whole.read(text[:100], learn=False)
+    state = (whole.state[0].clone(), whole.state[1].clone())  # as a session would hand it over
+    rest = whole.read(text[100:])
+    other = Adapter(make(), stats, config, compare=True)
+    other.read([5] * 33, learn=False)  # some other text, not the head
+    other.restart(state, last=text[99])
+    again = other.read(text[100:])
+    assert again.surprise == rest.surprise and again.static == rest.static
+    third = Adapter(make(), stats, config)
+    third.restart(state, last=text[99])
+    third.restart()  # and back to a fresh text's start
+    assert third.read(text[:20], learn=False).surprise == Adapter(make(), stats, config).read(text[:20], learn=False).surprise
+
+
+def test_a_trial_read_keeps_nothing(stats):
+    model = make()
+    trained = weights(model)
+    adapter = Adapter(model, stats, AdaptConfig(segment=20, step=1e-3), compare=True)
+    with adapter.trial():  # from the trained weights: no copy needed
+        adapter.read(repeated_text(100))
+        assert adapter.adapted
+    assert_same(weights(model), trained) and not adapter.adapted and adapter.gain is None
+    adapter.read(repeated_text(60))
+    learned, totals = weights(model), (adapter.chars_read, adapter.gain)
+    following = copy.deepcopy(adapter).read(repeated_text(40, seed=3)).surprise
+    with adapter.trial():
+        adapter.read(repeated_text(300, seed=2))
+    assert_same(weights(model), learned) and (adapter.chars_read, adapter.gain) == totals
+    assert adapter.read(repeated_text(40, seed=3)).surprise == following  # the state came back too
