@@ -49,12 +49,17 @@ def adapt_config(adapt: bool, segment: int | None, step: float | None, decay: fl
 def read_both(ckpt: Any, checkpoint_path: Path, text: str, config: Any) -> tuple[Any, Any]:
     """``text`` read once from the '\\n' start, adapting as it is read and scored by the trained
     weights alongside: (static, adapted), two core.score.TextScore."""
+    import torch
+
     from core.adapt import Adapter
     from core.adapt_stats import stats_for
     from core.score import TextScore
 
     from .cli import domain_errors
 
+    # One thread: a time step is a few small ops that do not split well, and on a machine
+    # shared with other work a second thread made adapting 9x slower (bench/adapt.py).
+    torch.set_num_threads(1)
     with domain_errors():
         ids = ckpt.vocab.encode(text)
         model = ckpt.build_model()
