@@ -26,13 +26,12 @@ import math
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch.nn import functional as F
 
 from .errors import ConfigError
-from .evaluate import LossReport
 from .model import LMNet, State
 
 # A weight's gradient, given as a sum of outer products over a segment's (T, B) positions:

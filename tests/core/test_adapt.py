@@ -224,14 +224,13 @@ def test_statistics_are_measured_once_cached_safely_and_never_written_beside_the
     assert len(notes) == 2
 
 
-def test_a_sidecar_is_used_only_for_the_weights_it_was_measured_on(tmp_path, tiny_checkpoint):
+def test_a_sidecar_is_used_only_for_the_weights_it_was_measured_on(tmp_path, tiny_checkpoint, corpus_file):
     ckpt = load_checkpoint(tiny_checkpoint)
     ckpt.adapt_stats = None
     path = save_checkpoint(tmp_path / "m.pt", ckpt)
     model = ckpt.build_model()
-    stats = measure_stats(model, repeated_text(500), source="sidecar")
-    adapt_stats.write_stats(adapt_stats.sidecar_path(path), stats, adapt_stats.weights_digest(model))
-    assert adapt_stats.stats_for(model, ckpt, path, note=pytest.fail).source == "sidecar"
+    assert adapt_stats.write_sidecar(path, corpus_file) == tmp_path / "m.adapt.pt"
+    assert adapt_stats.stats_for(model, ckpt, path, note=pytest.fail).source == "plays (train split)"
     with torch.no_grad():
         next(model.parameters()).add_(1e-3)  # other weights: the sidecar is stale for them
     found = adapt_stats.stats_for(model, ckpt, path, repeated_text(500), note=lambda _: None)
