@@ -60,7 +60,6 @@ path, config, ids = Path(sys.argv[1]), AdaptConfig(**json.loads(sys.argv[2])), j
 ckpt = load_checkpoint(path)
 model = ckpt.build_model()
 stats = stats_for(model, ckpt, path)
-del ckpt
 weights = sum(p.numel() * p.element_size() for p in model.parameters())
 with torch.no_grad():
     model(torch.tensor([ids]))  # a static read first: its working set is in the baseline

@@ -15,9 +15,9 @@ short-term memory held in the weights, and :meth:`Adapter.reset` brings w0 back 
 
 Speed: one character costs two (1, H) x (H, 4H) products per layer (forward and backward), each
 reading W_hh (4 MB of fp32 at H=512) from cache. Everything else is batched over the segment:
-the input projections, the output layer, and every weight gradient (one GEMM each, applied to
-its weight at once, so no gradient is ever held for the whole model), and the backward's
-elementwise derivatives, so a time step is a few small ops.
+the input projections, the output layer, the backward's elementwise derivatives (so a time step
+is a few small ops), and each weight's step, one GEMM added straight into the weight (rms is
+kept factored, so dividing by it scales the GEMM's few input rows): no gradient is ever held.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class AdaptConfig:
     per step (0: no forgetting)."""
 
     # Tuned on the bundled model, Tiny Shakespeare's first 20k val characters; over the whole
-    # split these gave 1.2437 nats/char (static 1.3957).
+    # split these gave 1.2418 nats/char (static 1.3957).
     segment: int = 25
     step: float = 1.4e-4
     decay: float = 0.001
@@ -182,24 +182,21 @@ class GradStats:
     chars: int  # how many characters they were measured on
     source: str  # where those characters came from, for people
 
-    def rms(self, name: str) -> torch.Tensor:
-        """The root mean square gradient of one weight, per element."""
+    def factors(self, name: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """A matrix's root mean square gradient as an outer product, rms[i, j] = a[i] * b[j]:
+        returns (a, b); for a bias, (rms, None)."""
         rows = self.rows[name]
         if name not in self.cols:
-            return rows.sqrt()
-        return (rows.unsqueeze(1) * self.cols[name] / rows.sum().clamp_min(1e-30)).sqrt_()
+            return rows.sqrt(), None
+        return (rows / rows.sum().clamp_min(1e-30)).sqrt(), self.cols[name].sqrt()
 
     def mean_rms(self) -> float:
-        """The mean of :meth:`rms` over every weight of the model."""
+        """The mean root mean square gradient over every weight of the model."""
         total, count = 0.0, 0
-        for name, rows in self.rows.items():
-            if name in self.cols:  # sum_ij sqrt(r_i c_j / S) = sum_i sqrt(r_i) * sum_j sqrt(c_j) / sqrt(S)
-                cols = self.cols[name]
-                total += float(rows.sqrt().sum() * cols.sqrt().sum() / rows.sum().clamp_min(1e-30).sqrt())
-                count += rows.numel() * cols.numel()
-            else:
-                total += float(rows.sqrt().sum())
-                count += rows.numel()
+        for name in self.rows:
+            a, b = self.factors(name)
+            total += float(a.sum() * (b.sum() if b is not None else 1))
+            count += a.numel() * (b.numel() if b is not None else 1)
         return total / count
 
     def to_dict(self) -> dict:
@@ -248,7 +245,7 @@ def measure_stats(model: LMNet, ids: Sequence[int] | torch.Tensor, segment: int 
     streams = max(1, min(streams, (len(ids) - 1) // segment))
     gap = (len(ids) - 1) // streams  # stretches start this far apart
     span = min(gap, max(segment, max_chars // streams))
-    rows = torch.stack([ids[k * gap: k * gap + span + 1] for k in range(streams)])  # (B, span + 1)
+    stretches = torch.stack([ids[k * gap: k * gap + span + 1] for k in range(streams)])  # (B, span + 1)
     row_sq = {n: torch.zeros(p.size(0)) for n, p in net.params.items()}
     col_sq = {n: torch.zeros(p.size(1)) for n, p in net.params.items() if p.dim() == 2}
 
@@ -267,8 +264,8 @@ def measure_stats(model: LMNet, ids: Sequence[int] | torch.Tensor, segment: int 
     state = (torch.zeros(L, streams, H), torch.zeros(L, streams, H))
     count = 0.0
     for start in range(0, span, segment):
-        y = rows[:, start + 1: start + segment + 1].t()  # (T, B)
-        x = rows[:, start: start + y.size(0)].t()
+        y = stretches[:, start + 1: start + segment + 1].t()  # (T, B)
+        x = stretches[:, start: start + y.size(0)].t()
         _, state = net.forward(x, y, state, keep=True)
         net.backward(1.0 / segment, add_squares)
         count += streams * y.size(0) / segment  # a short last segment counts for its share
@@ -295,8 +292,7 @@ class Adapter:
 
     Not thread-safe, and nothing else may use the model while it reads; a read can be
     stopped between segments. Extra memory: the trained weights (to decay toward and reset
-    to), a step size and a decay rate per weight, and one gradient the size of the largest
-    matrix: about 3.3x the weights.
+    to) and one scratch matrix the size of the largest weight: about 1.25x the weights.
     """
 
     def __init__(self, model: LMNet, stats: GradStats, config: AdaptConfig = AdaptConfig(), start_id: int = 0,
@@ -311,9 +307,10 @@ class Adapter:
         with torch.no_grad():
             self.trained = {n: p.detach().clone() for n, p in self.net.params.items()}
         self._static_net = _Net(model, self.trained)
-        self._grad = torch.empty(max(p.numel() for p in self.trained.values()))
-        self._decay: dict[str, torch.Tensor] = {}
-        self._step: dict[str, torch.Tensor] = {}
+        # Scratch for one weight's decay rates (the largest weight's size) and a bias's gradient.
+        self._rates = torch.empty(max(p.numel() for p in self.trained.values()))
+        self._bias_grad = torch.empty(max(p.numel() for p in self.trained.values() if p.dim() == 1))
+        self._plan: dict[str, tuple[torch.Tensor, ...]] = {}
         self.configure(config)
         self.reset()
 
@@ -326,17 +323,20 @@ class Adapter:
         mean = self.stats.mean_rms() * scale
         self.config = config
         for name in self.trained:
-            rms = self.stats.rms(name).mul_(scale)
-            # The step size over rms (plus a floor: a weight whose gradients were ~0 where
-            # measured still moves boundedly), and the decay rate decay * r, r = rms / mean(rms),
-            # at most 1 (so it never overshoots the trained weight).
-            step = (rms + EPS * mean).reciprocal_().mul_(config.step)
-            decay = (rms / mean).clamp_(max=1 / config.decay).mul_(config.decay) if config.decay else rms.zero_()
-            if name in self._decay:  # in place: no second set alive at once
-                self._decay[name].copy_(decay)
-                self._step[name].copy_(step)
+            # Per weight: the step over its rms, and the decay rate decay * rms / mean(rms).
+            # A matrix's rms is a[i] * b[j] (see GradStats), so both are kept as a row vector
+            # and a column vector, and a step needs no tensor the size of the weights. Each
+            # factor has a floor (EPS of its mean) so a weight whose gradients were ~0 where
+            # they were measured still moves boundedly.
+            a, b = self.stats.factors(name)
+            a = a * scale
+            a += EPS * a.mean()
+            rate_a = a * (config.decay / mean)
+            if b is not None:
+                b = b + EPS * b.mean()
+                self._plan[name] = (1 / a, 1 / b, rate_a, b, rate_a.max() * b.max() > 1)
             else:
-                self._decay[name], self._step[name] = decay, step
+                self._plan[name] = (1 / a, rate_a.clamp_(max=1.0))
 
     def reset(self) -> None:
         """The trained weights back, bit for bit, and the state of a fresh text."""
@@ -389,7 +389,8 @@ class Adapter:
 
     def nbytes(self) -> int:
         """Bytes of the tensors this adapter holds beyond the model's own weights."""
-        held = [*self.trained.values(), *self._decay.values(), *self._step.values(), self._grad]
+        held = [*self.trained.values(), self._rates, self._bias_grad,
+                *(t for plan in self._plan.values() for t in plan if isinstance(t, torch.Tensor))]
         return sum(t.numel() * t.element_size() for t in held)
 
     @torch.no_grad()
@@ -427,15 +428,23 @@ class Adapter:
         return reading
 
     def _apply(self, name: str, u: torch.Tensor, v: torch.Tensor | None) -> None:
-        """One weight's step, from its gradient (see :data:`GradSink`)."""
-        p = self.net.params[name]
-        g = self._grad[: p.numel()].view_as(p)
-        if v is None:
-            torch.sum(u, (0, 1), out=g)
-        else:
-            torch.mm(u.flatten(0, 1).t(), v.flatten(0, 1), out=g)
-        p.lerp_(self.trained[name], self._decay[name])  # decay toward the trained weights ...
-        p.addcmul_(self._step[name], g, value=-1)  # ... and the step, both from the weights before
+        """One weight's step, from its gradient (see :data:`GradSink`): the decay toward the
+        trained weight, then the step, both from the weight as it was."""
+        p, plan, trained = self.net.params[name], self._plan[name], self.trained[name]
+        if v is None:  # a bias
+            inv_rms, rates = plan
+            g = torch.sum(u, (0, 1), out=self._bias_grad[: p.numel()])
+            if self.config.decay:
+                p.lerp_(trained, rates)
+            p.addcmul_(g, inv_rms, value=-self.config.step)
+            return
+        inv_a, inv_b, rate_a, b, clamp = plan
+        if self.config.decay:
+            rates = torch.outer(rate_a, b, out=self._rates[: p.numel()].view_as(p))
+            p.lerp_(trained, rates.clamp_(max=1.0) if clamp else rates)  # at most all the way back
+        # grad / rms = (u / a)^T (v / b): the division done on the segment's few rows, and the
+        # product added straight into the weight, so no gradient is ever held.
+        p.addmm_((u.flatten(0, 1) * inv_a).t(), v.flatten(0, 1) * inv_b, alpha=-self.config.step)
 
 
-EPS = 0.01  # added to each rms, as a fraction of their mean: a weight whose gradients were ~0 still moves boundedly
+EPS = 0.01  # each rms factor's floor, as a fraction of its mean
