@@ -1,11 +1,15 @@
-"""What this machine trains fastest with: the autocast precision and the LSTM path.
+"""What this machine trains fastest with: the autocast precision, the LSTM path and the threads.
 
 Both are decided from facts of this machine, not from rules tuned on another one. bf16
 runs only where the CPU computes it natively (its cpuinfo flags say AVX-512 BF16 or AMX,
 or an ARM core's bf16): elsewhere torch emulates it, 2-2.5x slower than fp32, though
 ``torch.ops.mkldnn._is_mkldnn_bf16_supported()`` says yes on any AVX-512 CPU. The table
 LSTM (core/table_lstm.py) runs only where a short timed probe of both paths, at the
-run's own sizes, shows it faster.
+run's own sizes, shows it faster. And a run uses torch's threads only where a probe shows
+them faster than one: OpenMP's threads wait for each other at every operation, so where
+other work holds a core, a 2-thread step waits for the scheduler hundreds of times (seen:
+a 1x192 step took 7.8 s on 2 threads and 0.08 s on one, on a 2-core machine with both
+cores busy).
 """
 
 from __future__ import annotations
@@ -88,6 +92,48 @@ def time_paths(model: LMNet, batch: int, block: int, amp_dtype: torch.dtype | No
     model.train(was_training)
     model.table_lstm = asked
     return best
+
+
+def choose_threads(model: LMNet, batch: int, block: int, device: torch.device,
+                   amp_dtype: torch.dtype | None) -> tuple[int, str]:
+    """How many torch threads to train with, and why: torch's count, unless a timed probe
+    (one forward and backward on torch's LSTM, the best of two after a warm-up) finds one
+    thread faster. A many-thread run that takes 3x one thread's best is stopped early."""
+    threads = torch.get_num_threads()
+    if device.type != "cpu" or threads == 1:
+        return threads, f"{threads} thread{'s' if threads > 1 else ''}"
+    if batch * model.config.n_embd ** 2 < PROBE_MIN_WORK:
+        return threads, f"{threads} threads"
+    was_training, asked = model.training, model.table_lstm
+    model.train()
+    model.table_lstm = False
+    best = {}
+    try:
+        with torch.random.fork_rng(devices=[]):
+            idx = torch.randint(model.config.vocab_size, (batch, min(block, PROBE_STEPS)))
+            for count in (1, threads):
+                torch.set_num_threads(count)
+                best[count] = float("inf")
+                for rep in range(3):
+                    start = time.perf_counter()
+                    with torch.autocast("cpu", dtype=amp_dtype, enabled=amp_dtype is not None):
+                        logits, _ = model(idx)  # (B, T, V)
+                    F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), idx.reshape(-1)).backward()
+                    spent = time.perf_counter() - start
+                    if rep > 0:
+                        best[count] = min(best[count], spent)
+                    if count > 1 and spent > 3 * best[1]:
+                        best[count] = min(best[count], spent)
+                        break
+    finally:
+        model.zero_grad(set_to_none=True)
+        model.train(was_training)
+        model.table_lstm = asked
+        torch.set_num_threads(threads)
+    ratio = best[1] / best[threads]
+    if ratio >= 1 / PROBE_MARGIN:
+        return threads, f"{threads} threads"
+    return 1, f"1 thread ({threads} ran {ratio:.2f}x its speed in a probe: other work holds the cores)"
 
 
 def choose_lstm(model: LMNet, batch: int, block: int, device: torch.device,

@@ -35,7 +35,7 @@ from .ema import WeightAverage
 from .errors import ConfigError, TrainingError
 from .evaluate import estimate_loss, evaluate as evaluate_split
 from .files import append_bytes, atomic_write, check_output, claim_outputs
-from .machine import choose_lstm, precision
+from .machine import choose_lstm, choose_threads, precision
 from .memory import training_problem
 from .model import RATES, LMNet, ModelConfig
 from .options import MAX_SEED
@@ -336,7 +336,7 @@ def train(
         raise ConfigError("--resume continues a run and --init-from starts a new one; pass one of them")
     if init is not None:
         _check_fits(init, config.model_config(data.vocab.size), data, "--init-from", "start from")
-    lock = None
+    lock, threads = None, torch.get_num_threads()  # the run may train on fewer (choose_threads)
     try:
         if dist.main:  # every output checked and locked before the first step
             reads = [*inputs, *([("--resume", resume.path)] if resume is not None and resume.path else []),
@@ -346,6 +346,7 @@ def train(
                                   (metrics_path(out), "metrics file", reads)])
         yield from _train(config, data, out, resume, stop or threading.Event(), data_name, dist, device, init)
     finally:
+        torch.set_num_threads(threads)
         if lock is not None:
             lock.release()
         dist.close()
@@ -388,6 +389,8 @@ def _train(config: TrainConfig, data: TextData, out: Path, resume: Checkpoint | 
     if config.ema > 0:
         average = WeightAverage(model, config.ema, (resume.resume or {}).get("ema") if resume else None)
     net = model
+    threads, threads_why = choose_threads(net, config.batch_size, config.block_size, device, amp_dtype)
+    torch.set_num_threads(threads)
     net.table_lstm, lstm_why = _lstm_path(net, config, device, amp_dtype, resume, dist)
     if dist.world > 1:
         from torch.nn.parallel import DistributedDataParallel
@@ -463,7 +466,7 @@ def _train(config: TrainConfig, data: TextData, out: Path, resume: Checkpoint | 
                         elapsed=elapsed(), eta=_eta(config, step, elapsed(), time_budget))
 
     yield Progress("start", step, config.max_iters, fraction(), best_val_loss=_finite(best_val),
-                   elapsed=elapsed(), plan=f"{device.type}, {precision_why}; {lstm_why}")
+                   elapsed=elapsed(), plan=f"{device.type}, {threads_why}, {precision_why}; {lstm_why}")
     model.train()
     window_start, window_steps = time.perf_counter(), 0
     lr, tokens_per_s, reason, halt = lr_at(config, fraction(), step), 0.0, "finished", False

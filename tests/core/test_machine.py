@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import core.model
-from core.machine import choose_lstm, cpu_flags, precision
+from core.machine import choose_lstm, choose_threads, cpu_flags, precision
 from core.model import LMNet, ModelConfig
 
 CPU = torch.device("cpu")
@@ -98,7 +98,7 @@ applied = keep_freed_memory() if sys.argv[1] == "keep" else False
 torch.set_num_threads(1)
 model = LMNet(ModelConfig(65, 128, 2, dropout=0.2, weight_drop=0.2)).train()
 optimizer = torch.optim.AdamW(model.parameters())
-idx = torch.randint(0, 65, (16, 256))
+idx = torch.randint(0, 65, (64, 256))  # buffers over glibc's largest mmap threshold (32 MB)
 faults = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 for step in range(10):
     if step == 4:
@@ -121,3 +121,27 @@ def test_training_steps_reuse_freed_memory_instead_of_faulting_it_back():
     (_, plain), (applied, kept) = run("plain"), run("keep")
     assert applied == "True"
     assert kept < plain / 4  # page faults per step: each one is a 4 KB page handed back and fetched again
+
+
+def test_one_thread_where_the_others_only_wait(monkeypatch):
+    """A busy machine, as the probe sees it: every step on more than one thread takes far longer."""
+    model = probe_model()
+    real = core.model.masked_lstm
+
+    def busy(*args, **kwargs):
+        for _ in range(1 if torch.get_num_threads() == 1 else 30):
+            out = real(*args, **kwargs)
+        return out
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        monkeypatch.setattr(core.model, "masked_lstm", busy)
+        threads, why = choose_threads(model, 32, 64, CPU, None)
+        assert threads == 1 and why.startswith("1 thread (2 ran 0.") and why.endswith("other work holds the cores)")
+        assert torch.get_num_threads() == 2  # the probe leaves the count as it was; the trainer sets it
+        monkeypatch.undo()
+        assert choose_threads(model, 32, 64, CPU, None)[0] in (1, 2)  # a real probe: whichever is faster
+        assert choose_threads(LMNet(ModelConfig(11, 24, 1)), 4, 16, CPU, None) == (2, "2 threads")  # too small to probe
+    finally:
+        torch.set_num_threads(before)
