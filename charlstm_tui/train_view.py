@@ -73,7 +73,7 @@ class LogLines:
             f"training {config.n_layers}x{config.n_embd} LSTM ({config.preset} preset) on {data_name}: "
             f"{len(data.train):,} train / {len(data.val):,} val chars, vocab {data.vocab.size}, "
             f"batch {config.batch_size} x block {config.block_size}, {config.max_iters:,} iters"
-            + (f", time limit {config.time_limit:g} min" if config.time_limit else "")
+            + (f", time limit {config.time_limit:.3g} min" if config.time_limit else "")
         )
 
     def start_line(self, e: Any) -> str:

@@ -32,6 +32,7 @@ NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")
 # Below this much GEMM work per time step (batch x hidden^2) a probe times noise: both
 # paths take well under a millisecond a step, and torch's LSTM is the plain choice.
 PROBE_MIN_WORK = 32 * 128 * 128
+THREADS_MIN_WORK = 8 * 128 * 128  # below this, a step's matrices are too small to share out
 PROBE_STEPS = 64  # time steps per probe batch: per-step costs dominate, so this gives the ratio
 PROBE_MARGIN = 1.05  # the table LSTM must win by this much, more than a probe's noise
 
@@ -98,12 +99,13 @@ def choose_threads(model: LMNet, batch: int, block: int, device: torch.device,
                    amp_dtype: torch.dtype | None) -> tuple[int, str]:
     """How many torch threads to train with, and why: torch's count, unless a timed probe
     (one forward and backward on torch's LSTM, the best of two after a warm-up) finds one
-    thread faster. A many-thread run that takes 3x one thread's best is stopped early."""
+    thread faster, or the model is too small to probe. A many-thread run that takes 3x one
+    thread's best is stopped early."""
     threads = torch.get_num_threads()
     if device.type != "cpu" or threads == 1:
         return threads, f"{threads} thread{'s' if threads > 1 else ''}"
-    if batch * model.config.n_embd ** 2 < PROBE_MIN_WORK:
-        return threads, f"{threads} threads"
+    if batch * model.config.n_embd ** 2 < THREADS_MIN_WORK:
+        return 1, "1 thread (a model this small gains nothing from more)"
     was_training, asked = model.training, model.table_lstm
     model.train()
     model.table_lstm = False

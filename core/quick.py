@@ -66,7 +66,7 @@ def plan_quick(config: TrainConfig, n_chars: int, vocab_size: int,
     probe's time comes out of the time limit."""
     import torch
 
-    from .machine import precision, time_paths
+    from .machine import choose_threads, precision
     from .model import LMNet
     from .train import resolve_device
 
@@ -77,6 +77,29 @@ def plan_quick(config: TrainConfig, n_chars: int, vocab_size: int,
     start = time.perf_counter()
     amp_dtype, _ = precision(device, config.amp)
     budget = config.time_limit * 60
+    threads = torch.get_num_threads()
+    with torch.random.fork_rng(devices=[]):  # time the widths on the threads the run will take
+        torch.set_num_threads(choose_threads(LMNet(config.model_config(vocab_size)), config.batch_size,
+                                             config.block_size, device, amp_dtype)[0])
+    try:
+        chosen, speed = _widest(config, vocab_size, amp_dtype, budget, start)
+    finally:
+        torch.set_num_threads(threads)
+    probe = time.perf_counter() - start
+    config = replace(config, n_embd=chosen, time_limit=max(config.time_limit - probe / 60, config.time_limit / 2))
+    return config, (_sentence(config, n_chars) + f"; 1x{chosen} is the widest this machine feeds "
+                    f"{TOKENS_PER_PARAM} chars a parameter in the budget ({speed / 1000:,.0f}k chars/s "
+                    f"in a {probe:.1f} s probe)")
+
+
+def _widest(config: TrainConfig, vocab_size: int, amp_dtype: "torch.dtype | None", budget: float,
+            start: float) -> tuple[int, float]:
+    """(width, chars/s): the widest of :data:`WIDTHS` that the budget feeds enough, each timed."""
+    import torch
+
+    from .machine import time_paths
+    from .model import LMNet
+
     chosen, speed = WIDTHS[0], 0.0
     for width in WIDTHS:
         with torch.random.fork_rng(devices=[]):
@@ -88,11 +111,7 @@ def plan_quick(config: TrainConfig, n_chars: int, vocab_size: int,
         chosen, speed = width, tokens_per_s
         if time.perf_counter() - start > PROBE_SHARE * budget:
             break
-    probe = time.perf_counter() - start
-    config = replace(config, n_embd=chosen, time_limit=max(config.time_limit - probe / 60, config.time_limit / 2))
-    return config, (_sentence(config, n_chars) + f"; 1x{chosen} is the widest this machine feeds "
-                    f"{TOKENS_PER_PARAM} chars a parameter in the budget ({speed / 1000:,.0f}k chars/s "
-                    f"in a {probe:.1f} s probe)")
+    return chosen, speed
 
 
 def _sentence(config: TrainConfig, n_chars: int) -> str:

@@ -389,7 +389,7 @@ def _train(config: TrainConfig, data: TextData, out: Path, resume: Checkpoint | 
     if config.ema > 0:
         average = WeightAverage(model, config.ema, (resume.resume or {}).get("ema") if resume else None)
     net = model
-    threads, threads_why = choose_threads(net, config.batch_size, config.block_size, device, amp_dtype)
+    threads, threads_why = _threads(net, config, device, amp_dtype, resume)
     torch.set_num_threads(threads)
     net.table_lstm, lstm_why = _lstm_path(net, config, device, amp_dtype, resume, dist)
     if dist.world > 1:
@@ -426,7 +426,7 @@ def _train(config: TrainConfig, data: TextData, out: Path, resume: Checkpoint | 
         state = None
         if rng is not None:
             state = {"optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(), "rng": rng,
-                     "table_lstm": net.table_lstm}
+                     "table_lstm": net.table_lstm, "threads": threads}
             if average is not None:
                 state["ema"] = average.state_dict()
         return Checkpoint(model_config, data.vocab, net.state_dict(), meta, state)
@@ -526,6 +526,16 @@ def _train(config: TrainConfig, data: TextData, out: Path, resume: Checkpoint | 
     yield Progress("done", step, config.max_iters, fraction(), best_val_loss=_finite(best_val), lr=lr,
                    tokens_per_s=tokens_per_s, elapsed=elapsed(), eta=0.0,
                    path=str(out) if step > 0 else None, reason=reason)
+
+
+def _threads(net: LMNet, config: TrainConfig, device: torch.device, amp_dtype: torch.dtype | None,
+             resume: Checkpoint | None) -> tuple[int, str]:
+    """Torch threads for the run, and why. A resumed run keeps its run's count where this
+    machine has it (a GEMM's sums follow its threads, so the curve stays bit for bit)."""
+    recorded = (resume.resume or {}).get("threads") if resume is not None else None
+    if isinstance(recorded, int) and not isinstance(recorded, bool) and 1 <= recorded <= torch.get_num_threads():
+        return recorded, f"{recorded} thread{'s' if recorded > 1 else ''}, as in the run it resumes"
+    return choose_threads(net, config.batch_size, config.block_size, device, amp_dtype)
 
 
 def _lstm_path(net: LMNet, config: TrainConfig, device: torch.device, amp_dtype: torch.dtype | None,
