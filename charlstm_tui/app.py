@@ -44,6 +44,8 @@ class CharLSTMApp(App[None]):
         Binding("f7", "sweep", "Temperature sweep", priority=True, show=False),  # priority: text areas bind F7 (select all)
         Binding("f9", "score", "Score a text", show=False),
         Binding("f10", "training_view", "Training view", show=False),
+        # Everywhere the same: the model forgets what it adapted to (Adapt).
+        Binding("ctrl+g", "reset_adaptation", "Unadapt: back to the trained weights", show=False),
     ]
 
     def __init__(self, checkpoint: Path, explicit: bool = False) -> None:
@@ -190,6 +192,21 @@ class CharLSTMApp(App[None]):
             return
         self.open_checkpoint(BUNDLED_CHECKPOINT)
 
+    def action_reset_adaptation(self) -> None:
+        """Back to the trained weights: the model forgets all it adapted to."""
+        self.main.action_reset_adaptation()
+
+    def action_toggle_adapt(self) -> None:
+        """Adapt on or off: whether the model learns from prompts and scored texts."""
+        main = self.main
+        main.change(adapt=not main.settings.adapt)
+        if main.settings.adapt:
+            self.notify("Adapt on: the model learns from each prompt you enter and each text you score (F9), "
+                        "as it reads it. Ctrl+G forgets all it learned.", title="Adapt")
+        else:
+            kept = " What it learned stays until Ctrl+G." if main.adapted is not None else ""
+            self.notify(f"Adapt off: the model learns nothing more.{kept}", title="Adapt")
+
     def action_help(self) -> None:
         from .screens.help import HelpScreen
 
@@ -250,6 +267,13 @@ class CharLSTMApp(App[None]):
                             self.action_training_view)
         yield SystemCommand("Use the bundled model", "Switch back to the model that ships with the app",
                             self.action_use_bundled)
+        yield SystemCommand("Adapt to a file…", "The model learns a text file's style as it reads it; then generate "
+                            "in that style", main.action_adapt_file)
+        yield SystemCommand(f"Adapt {'off' if main.settings.adapt else 'on'}",
+                            "Whether the model learns from each prompt and each text scored in F9, as it reads it",
+                            self.action_toggle_adapt)
+        yield SystemCommand("Unadapt (reset to the trained weights)", "Back to the trained weights: the model forgets all it adapted to (Ctrl+G)",
+                            self.action_reset_adaptation)
         if self.trained is not None:
             yield SystemCommand("Load the trained model", f"Load {self.trained.name}, which a training just made",
                                 self.load_trained)

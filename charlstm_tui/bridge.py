@@ -12,6 +12,10 @@ job of its own, not the loaded model's.)
   :class:`~charlstm_tui.generation_process.GenerationProcess` where there is fork
   (Linux), so the UI thread never holds the generating loop up; elsewhere, here.
   Settings changes are pushed to it (:meth:`Generator.apply`), as a :class:`Sampling`.
+- Adapt: the generator holds the loaded model's :class:`~charlstm_tui.adaptation.Adaptation`;
+  a run reads the user's text into it before generating (a queued "adapt" edit), F9 and
+  the reset key read or reset it under :meth:`Generator.exclusive`, and the generation
+  process is sent the weights whenever they changed since its last run.
 - :func:`sweep` streams one prompt at several temperatures, one batched pass per step,
   into a :class:`SweepBuffer`; :func:`sweep_bits` measures its columns, :func:`score` a
   text's surprise. They run in thread workers of the explorer screens.
@@ -26,6 +30,7 @@ Nothing here imports Textual, and nothing imports torch until a model is loaded.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import os
@@ -33,12 +38,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from . import generation_process
+from .adaptation import AdaptResult, AdaptSummary, Adaptation
 from .settings import Settings
 
 if TYPE_CHECKING:
+    from core.checkpoint import Checkpoint
     from core.sampling import SampleConfig
     from core.score import TextScore
     from core.session import Session
@@ -68,11 +75,17 @@ class ModelInfo:
 
 @dataclass
 class LoadedModel:
-    """A checkpoint ready to generate: its description, vocabulary and session."""
+    """A checkpoint ready to generate: its description, vocabulary and session, and the
+    checkpoint's metadata (its weights left out: the session's model holds them)."""
 
     info: ModelInfo
     vocab: "CharVocab"
     session: "Session"
+    checkpoint: "Checkpoint"
+    adaptation: Adaptation = field(init=False)  # Adapt: the model learning what the user gives it
+
+    def __post_init__(self) -> None:
+        self.adaptation = Adaptation(self)
 
     def clean(self, text: str) -> tuple[str, str]:
         """``(kept text, dropped characters)``: what the model can read of ``text``."""
@@ -126,6 +139,8 @@ def generation_threads() -> int:
 def load_model(path: Path) -> LoadedModel:
     """Read ``path`` and build its sampler and session. Slow (imports torch): call it
     from a worker. Raises :class:`core.errors.CharLSTMError` with a one-line fix."""
+    import dataclasses
+
     import torch
 
     from core.checkpoint import load_checkpoint
@@ -141,7 +156,8 @@ def load_model(path: Path) -> LoadedModel:
         n_layers=ckpt.model_config.n_layers, n_embd=ckpt.model_config.n_embd, vocab_size=ckpt.vocab.size,
         block_size=block, step=ckpt.step,
     )
-    return LoadedModel(info, ckpt.vocab, Session(Sampler(model, ckpt.vocab), block_size=block))
+    return LoadedModel(info, ckpt.vocab, Session(Sampler(model, ckpt.vocab), block_size=block),
+                       dataclasses.replace(ckpt, state_dict={}, resume=None))
 
 
 _run_ids = itertools.count(1)
@@ -155,7 +171,7 @@ class Run:
     the worker fills ``ctx_start``, the session position its generation started from.
     """
 
-    kind: str  # "new", "continue" or "regenerate"
+    kind: str  # "new", "continue", "regenerate", or "adapt" (read a text into the model, generate nothing)
     out_start: int = 0
     id: int = field(default_factory=lambda: next(_run_ids))
     stop: threading.Event = field(default_factory=threading.Event)
@@ -166,6 +182,9 @@ class Run:
     last_at: float | None = None  # when the latest characters were shown
     finished: str | None = None  # "done" / "stopped" / "error" once over
     seed_offset: int = 0  # added to a fixed seed: each branch of a fork samples its own way
+    reading: tuple[int, int] | None = None  # (done, total) characters while the adapter reads, before any text
+    reading_since: float | None = None  # when that read started
+    note: str = ""  # what the read is doing first, if anything (measuring gradient statistics)
 
     def rate(self) -> float | None:
         """Characters per second reaching the screen since the run started."""
@@ -266,10 +285,15 @@ class Generator:
     Settings reach it one way: the UI pushes each change with :meth:`apply`, which
     hands it on at once to whoever samples the run in flight (the generation process,
     or this process's sampling loop). Nothing polls for them.
+
+    Whatever changes the model's weights (an adapter read, a reset) holds the run lock,
+    as a run does: in a run's worker (the queued "adapt" edit) or under :meth:`exclusive`.
+    Each outcome goes to ``on_adapted`` (from the worker's thread).
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, on_adapted: Callable[[AdaptResult], None] | None = None) -> None:
         self.model: LoadedModel | None = None
+        self._on_adapted = on_adapted or (lambda result: None)
         self.buffer = StreamBuffer()
         self._settings = settings  # the latest pushed: the next run starts with them
         self._live: tuple[Run, Callable[[Sampling], None]] | None = None  # the run in flight, its sampler's inbox
@@ -316,10 +340,12 @@ class Generator:
     def _fork(model: LoadedModel) -> "generation_process.GenerationProcess | None":
         """A generation process for ``model``, or None where runs stay in this process:
         where there is no sound fork, or generation runs on several threads (a forked
-        child cannot use OpenMP threads; CHARLSTM_THREADS above 1 asks for them)."""
+        child cannot use OpenMP threads; CHARLSTM_THREADS above 1 asks for them). It
+        starts with the model's weights as they are now."""
         if not generation_process.available() or generation_threads() != 1:
             return None
-        return generation_process.GenerationProcess(model.session.sampler, model.info.block_size)
+        return generation_process.GenerationProcess(model.session.sampler, model.info.block_size,
+                                                    weights_version=model.adaptation.version)
 
     def close(self) -> None:
         """End the generation processes, if any (the app is quitting)."""
@@ -351,16 +377,22 @@ class Generator:
     # -- queued context edits (UI thread) ------------------------------------------------
     def queue(self, *ops: tuple[Any, ...]) -> None:
         """Append edits: ``("reset",)``, ``("feed", text)``, ``("mark", run)`` (the run
-        starts here), ``("rewind", run)`` (back to where ``run`` started) or
-        ``("rewind_to", pos)`` (back to session position ``pos``: a fork)."""
+        starts here), ``("rewind", run)`` (back to where ``run`` started),
+        ``("rewind_to", pos)`` (back to session position ``pos``: a fork), or
+        ``("adapt", run, text, kind, what, on)``: the adapter reads ``text`` (``run``'s stop
+        ends the read, its ``reading`` shows the progress), from the '\n' start or, with
+        ``on``, on from the context's end; ``kind`` and ``what`` name it to the UI."""
         with self._ops_lock:
             self._ops.extend(ops)
 
-    def _apply_queued(self, session: "Session") -> None:
+    def _apply_queued(self, model: LoadedModel) -> None:
+        session = model.session
         with self._ops_lock:
             ops, self._ops = self._ops, []
         for op in ops:
-            if op[0] == "reset":
+            if op[0] == "adapt":
+                self._adapt(model, *op[1:])
+            elif op[0] == "reset":
                 session.reset()
             elif op[0] == "feed":
                 session.feed(op[1])
@@ -380,14 +412,76 @@ class Generator:
         if model is None:
             return None
         session = model.session
-        while not session.lock.acquire(timeout=0.05):
-            if cancelled():
+        with self.exclusive(cancelled) as held:  # an edit may be an adapter read
+            if not held:
                 return None
-        if cancelled():
-            session.lock.release()
-            return None
-        self._apply_queued(session)
+            while not session.lock.acquire(timeout=0.05):
+                if cancelled():
+                    return None
+            if cancelled():
+                session.lock.release()
+                return None
+            self._apply_queued(model)
         return session
+
+    @contextlib.contextmanager
+    def exclusive(self, cancelled: Callable[[], bool] = lambda: False) -> Iterator[bool]:
+        """Hold the run lock for a worker that changes or reads the model's weights
+        outside a run (F9's adapter read, a reset): waits for the run in flight to end.
+        Yields False, holding nothing, when ``cancelled()`` turned true while waiting."""
+        while not self._run_lock.acquire(timeout=0.05):
+            if cancelled():
+                yield False
+                return
+        try:
+            yield True
+        finally:
+            self._run_lock.release()
+
+    def adapted(self, result: AdaptResult) -> None:
+        """Tell the UI what a read or a reset did (any thread)."""
+        self._on_adapted(result)
+
+    def reset_adaptation(self, cancelled: Callable[[], bool] = lambda: False) -> bool:
+        """The trained weights back (a worker; waits for the run in flight). Returns
+        whether they were adapted."""
+        model = self.model
+        if model is None:
+            return False
+        with self.exclusive(cancelled) as held:
+            if not held or not model.adaptation.reset():
+                return False
+        self.adapted(AdaptResult("reset", "", 0, 0, None))
+        return True
+
+    def _adapt(self, model: LoadedModel, run: Run, text: str, kind: str, what: str, on: bool) -> None:
+        """The queued "adapt" edit (the caller holds the run and session locks). Never
+        raises: a failure is reported, and the edits after it still apply."""
+        session = model.session
+        ids, _ = model.vocab.encode_lenient(text)
+        if not ids:
+            return
+        after = None
+        if on and len(session.ids):  # the state after the context, and the id it ended with
+            after = (session.state_at(len(session)), int(session.ids[-1]))
+        run.reading, run.reading_since = (0, len(ids)), time.perf_counter()
+
+        def progress(done: int, total: int) -> None:
+            run.reading = (done, total)
+
+        def note(message: str) -> None:
+            run.note = message
+
+        read, error = 0, None
+        try:
+            with model.adaptation.reader(after=after, sample=ids, note=note) as adapter:
+                before = adapter.chars_read
+                adapter.read(ids, stop=run.stop, progress=progress)
+                read = adapter.chars_read - before
+        except Exception as e:  # noqa: BLE001  (said in a notice; the run goes on unadapted)
+            error = error_text(e)
+        run.note = ""
+        self.adapted(AdaptResult(kind, what, read, len(ids), model.adaptation.summary(), error=error))
 
     # -- the worker's side ---------------------------------------------------------------
     def work(self, run: Run, cancelled: Callable[[], bool]) -> str:
@@ -401,9 +495,14 @@ class Generator:
         push = self.buffer.push
         with self._run_lock, session.lock:
             process = self._generation_process(model)
-            self._apply_queued(session)
+            self._apply_queued(model)
             if run.stopped or cancelled():
                 return "stopped"
+            if run.kind == "adapt":
+                return "done"
+            adaptation = model.adaptation
+            if process is not None and process.weights_version != adaptation.version:
+                process.load_weights(adaptation.weights(), adaptation.version)  # what was adapted since it last ran
             with self._live_lock:
                 sampling = Sampling.of(self._settings, model.info.block_size, run.seed_offset)
                 latest = Latest(sampling) if process is None else None
@@ -521,6 +620,51 @@ def score(model: LoadedModel, text: str) -> tuple["TextScore", str]:
     return score_text(model.session.sampler.model, model.vocab, kept), dropped
 
 
+def score_adapting(generator: Generator, model: LoadedModel, text: str, *, keep: bool, stop: threading.Event,
+                   cancelled: Callable[[], bool], chunk: Callable[[str, list[float], list[float], int, int], None],
+                   ) -> "tuple[TextScore, TextScore, str, AdaptSummary | None] | None":
+    """F9's two readings of ``text`` at once: by the trained weights and adapting as it is
+    read (one :class:`~core.adapt.Adapter` read from the '\n' start, so both by the same
+    arithmetic; the adapted one from the weights as they are, adapted or not). What was
+    learned stays only with ``keep`` (Adapt on). Runs in a worker: waits for the run in
+    flight to end (the generator's run lock); hands each piece read to ``chunk(text,
+    static, adapted, done, total)`` (surprise in nats), and ends early at ``stop``.
+
+    Returns ``(static, adapted, dropped, before)`` over the characters read (all of the
+    text's known characters unless stopped; ``before``: how the model was adapted when the
+    read began, None for the trained weights), or None when ``cancelled()`` while waiting. Raises
+    :class:`core.errors.CharLSTMError` when the model cannot adapt (no gradient
+    statistics, and too little text to measure them on)."""
+    from core.errors import VocabError
+    from core.score import TextScore
+
+    kept, dropped = model.clean(text)
+    if not kept:
+        raise VocabError("the text has no character the model knows; paste or load another text")
+    ids = model.vocab.encode(kept)
+    static: list[float] = []
+    adapted: list[float] = []
+    with generator.exclusive(cancelled) as held:
+        if not held:
+            return None
+        before = model.adaptation.summary()
+        with model.adaptation.reader(keep=keep, sample=ids) as adapter:
+            piece = adapter.config.segment * 40  # whole segments: the same reading as in one go
+            for start in range(0, len(ids), piece):
+                if stop.is_set() or cancelled():
+                    break
+                reading = adapter.read(ids[start:start + piece], stop=stop)
+                assert reading.static is not None  # the app's adapter always compares
+                static += reading.static
+                adapted += reading.surprise
+                chunk(kept[start:start + len(reading.surprise)], reading.static, reading.surprise, len(adapted),
+                      len(ids))
+        generator.adapted(AdaptResult("score", "the scored text", len(adapted), len(ids),
+                                      model.adaptation.summary(), kept=keep))
+    done = kept[:len(adapted)]
+    return TextScore.of(done, static), TextScore.of(done, adapted), dropped, before
+
+
 # -- the explorer on the main screen: inspector and ghost text -------------------------------
 
 @dataclass(frozen=True)
@@ -583,6 +727,12 @@ class Ghost:
         self.steps = 0  # greedy steps run, ever
         self._held: list[int] = []  # the session's context: typed ids, then greedy ones
         self._base = 0  # where the greedy part of _held starts
+        self._stale = False  # the weights changed: what the session holds is the old model's
+
+    def forget(self) -> None:
+        """The model's weights changed (Adapt): the next prediction reads the prompt anew.
+        Any thread; takes no lock."""
+        self._stale = True
 
     def predict(self, text: str, cancelled: Callable[[], bool] = lambda: False) -> str | None:
         """The greedy continuation of ``text`` (characters the model lacks are skipped),
@@ -596,6 +746,11 @@ class Ghost:
             if not ids:
                 return ""
             session, held = self.session, self._held
+            if self._stale:
+                self._stale = False
+                session.reset()
+                held.clear()
+                self._base = 0
             keep = common_prefix(held, ids)
             # What the session holds past the prompt is its greedy continuation only if
             # the prompt ends inside the greedy part; otherwise rewind and feed the rest.

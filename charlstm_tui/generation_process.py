@@ -19,6 +19,8 @@ ends where a chunk did, and the child keeps the exact state at each chunk's end:
 stop lands as if the run had stopped right there, however far ahead the child ran.
 A settings change reaches the child as an :class:`Update`, pushed by the app the moment
 it happens (:meth:`GenerationProcess.update`); the child takes it at its next step.
+Weights that changed in the app (Adapt: :mod:`~charlstm_tui.adaptation`) reach it as
+:class:`Weights` before its next run (:meth:`GenerationProcess.load_weights`).
 Every message either way is one of the dataclasses below, never a positional tuple.
 
 The child runs torch on one thread. GNU OpenMP, which torch's builds use, cannot run
@@ -47,6 +49,8 @@ from core.errors import CharLSTMError
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
+
+    import torch
 
     from core.sampling import Sampler
     from core.session import Handoff, Session
@@ -89,6 +93,14 @@ class Land:
 
     pos: int
     start: int  # where the run started: snapshots from there on come back too
+
+
+@dataclass(frozen=True)
+class Weights:
+    """The model's weights changed: float32 bytes per parameter name (no tensors: torch
+    would pass them as shared memory, not as values). Sent between runs."""
+
+    tensors: dict[str, bytes]
 
 
 @dataclass(frozen=True)
@@ -139,8 +151,12 @@ class GenerationProcess:
     """A forked child that generates for the app. Made from the loaded sampler; one run
     at a time, from one thread (the app's generation worker)."""
 
-    def __init__(self, sampler: "Sampler", block_size: int) -> None:
+    def __init__(self, sampler: "Sampler", block_size: int, weights_version: int = 0) -> None:
+        """``weights_version``: what the app calls the sampler's weights now (see
+        :meth:`load_weights`)."""
         import multiprocessing  # here, not at the top: the app's first frame does not wait for it
+
+        self.weights_version = weights_version
 
         ctx = multiprocessing.get_context("fork")
         self._conn, child_conn = ctx.Pipe()
@@ -204,6 +220,15 @@ class GenerationProcess:
             self._land(session, start, finished)
             if error is not None:
                 raise GenerationError(error)
+
+    def load_weights(self, weights: "dict[str, torch.Tensor]", version: int) -> None:
+        """Sample with these weights (by parameter name, all of them) from the next run
+        on; ``version`` is the app's name for them. Between runs only."""
+        from core.session import to_bytes
+
+        with self._send_lock:
+            self._send(Weights({name: to_bytes(t.detach()) for name, t in weights.items()}))
+        self.weights_version = version
 
     def update(self, sampling: "Sampling") -> None:
         """Use ``sampling`` from the run's next character (any thread; nothing between runs)."""
@@ -307,6 +332,8 @@ def _serve(conn: Connection, parent_end: Connection, news: Any, sampler: "Sample
             msg = conn.recv()
             if isinstance(msg, Start):
                 _run(conn, news, session, msg)
+            elif isinstance(msg, Weights):
+                _take_weights(sampler, msg)
             elif isinstance(msg, Quit):
                 return
             # an Update that crossed the end of a run: nothing to apply it to
@@ -314,6 +341,19 @@ def _serve(conn: Connection, parent_end: Connection, news: Any, sampler: "Sample
         return  # the app is gone
     finally:
         os._exit(0)  # skip the app's atexit handlers and finalizers: they are not ours
+
+
+def _take_weights(sampler: "Sampler", msg: Weights) -> None:
+    """Copy the app's weights into the child's model (its pages become the child's own)
+    and rearrange them for sampling."""
+    import torch
+
+    from core.session import from_bytes
+
+    with torch.no_grad():
+        for name, p in sampler.model.named_parameters():
+            p.copy_(from_bytes(msg.tensors[name]).view_as(p))
+    sampler.refresh()
 
 
 def _run(conn: Connection, news: Any, session: "Session", start: Start) -> None:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from core.score import TextScore
 
+    from .adaptation import AdaptResult
     from .bridge import Inspection, LoadedModel, Run
     from .card import ModelCard
     from .screens.train import Job, Plan, TextInfo
@@ -46,6 +47,13 @@ class GenerationEnded(Message):
     run: "Run"
     reason: str
     error: str | None = None
+
+
+@dataclass
+class Adapted(Message):
+    """The adapter read a text into the model, or the trained weights came back (Adapt)."""
+
+    result: "AdaptResult"
 
 
 # -- the Train screen ---------------------------------------------------------------------
@@ -95,14 +103,33 @@ class TextLoaded(Message):
 
 @dataclass
 class TextScored(Message):
-    """The Score screen's worker finished: ``score`` for the characters the model knows,
-    ``dropped`` the ones it does not (left out), or ``error``. ``request`` tells stale
-    answers apart."""
+    """The Score screen's worker finished: ``score`` (the trained weights') and ``adapted``
+    (adapting as it read, from weights adapted on ``adapted_from`` characters before;
+    None where the model could not adapt, ``note`` says why) for
+    the characters the model knows and read (fewer when ``stopped``), ``dropped`` the
+    ones it does not (left out), or ``error``. ``request`` tells stale answers apart."""
 
     request: int
     score: "TextScore | None"
     dropped: str = ""
     error: str | None = None
+    adapted: "TextScore | None" = None
+    stopped: bool = False
+    note: str = ""
+    adapted_from: int = 0  # characters the model had adapted on before it read this text (0: trained weights)
+
+
+@dataclass
+class ScoreRead(Message):
+    """The Score screen's worker read a piece of the text: its characters and their
+    surprise (nats) by the trained weights and adapting; ``done`` of ``total`` so far."""
+
+    request: int
+    text: str
+    static: list[float]
+    adapted: list[float]
+    done: int
+    total: int
 
 
 @dataclass

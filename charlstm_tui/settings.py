@@ -27,6 +27,8 @@ def control(option: Option) -> Any:
 
 
 DELAY = Option("delay_ms", "delay ms", int, 10, "typewriter delay per character, in ms", lo=0, hi=200, step=5)
+ADAPT = Option("adapt", "adapt", bool, False, "the model learns from each prompt you enter and each text "
+               "scored in F9 as it reads it (never from its own text); Ctrl+G forgets all it learned")
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class Settings:
     delay_ms: int = control(DELAY)
     seed: int | None = control(SEED)
     mode: str = control(MODE)
+    adapt: bool = control(ADAPT)
     theme: str = "textual-dark"  # chosen from the command palette
     heatmap: bool = False  # colour generated text by its probability (F5)
     ghost: bool = True  # preview the prompt's continuation while typing

@@ -77,6 +77,12 @@ class Explorer:
         if self.inspecting:
             self._request_inspect(self.main.output.cursor)  # type: ignore[arg-type]
 
+    def weights_changed(self) -> None:
+        """The model's weights changed (Adapt): the ghost text is predicted anew."""
+        if self.ghost is not None:
+            self.ghost.forget()
+            self.update_ghost()
+
     def settings_changed(self, old: "Settings", new: "Settings") -> None:
         """Show the heat-map and the ghost text as the settings now say."""
         if new.heatmap != old.heatmap:

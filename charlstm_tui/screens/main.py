@@ -24,8 +24,9 @@ from textual import events
 from textual.widgets import Static, TextArea
 from textual.worker import get_current_worker
 
+from ..adaptation import AdaptResult, AdaptSummary
 from ..bridge import Generator, LoadedModel, Run, StreamBuffer, error_text
-from ..messages import GenerationEnded, GhostReady, Inspected
+from ..messages import Adapted, GenerationEnded, GhostReady, Inspected
 from ..settings import History, Settings, save_settings
 from ..widgets.explore_view import ExplorerView
 from ..widgets.inspector import InspectorPanel
@@ -113,7 +114,7 @@ class MainScreen(FrameFlusher, Screen):
     def __init__(self, settings: Settings, history: History) -> None:
         super().__init__()
         self.set_reactive(MainScreen.settings, settings)
-        self.generator = Generator(settings)
+        self.generator = Generator(settings, on_adapted=lambda result: self.post_message(Adapted(result)))
         self.history = history
         self.model: LoadedModel | None = None
         self.run: Run | None = None  # the run on screen (streaming or last finished)
@@ -125,6 +126,8 @@ class MainScreen(FrameFlusher, Screen):
         self.explorer = Explorer(self)
         self._footer_generating = False  # what the footer shows: a run streaming, or not
         self._told_seed: int | None = None  # the fixed seed Ctrl+R last said repeats a run
+        self.adapted: AdaptSummary | None = None  # the model's adaptation, as the last read or reset left it
+        self._generated: Run | None = None  # the run on screen before an "adapt" run took its place
 
     @property
     def generating(self) -> bool:
@@ -190,6 +193,7 @@ class MainScreen(FrameFlusher, Screen):
         switched = self.model is not None
         self.model, self.loading_model = model, False
         self.generator.set_model(model)
+        self._show_adapted(None)  # a model starts from its trained weights
         self.context_start = self.output.transcript.end  # a new model reads from here on
         self.output.loading = False
         self.status.show_model(model.info.summary())
@@ -247,7 +251,7 @@ class MainScreen(FrameFlusher, Screen):
         self.explorer.reset()
         out.append(kept, PROMPT)
         run = Run("new", out_start=out.transcript.end)
-        self.generator.queue(("reset",), ("feed", kept), ("mark", run))
+        self.generator.queue(("reset",), *self._adapt_ops(run, kept, on=False), ("feed", kept), ("mark", run))
         self.start(run)
 
     def action_continue(self) -> None:
@@ -268,14 +272,21 @@ class MainScreen(FrameFlusher, Screen):
                 kept = " " + kept  # typed text starts a word of its own, not the end of the model's
         out.append(kept, kind)
         run = Run("continue", out_start=out.transcript.end)
-        self.generator.queue(("feed", kept), ("mark", run))
+        self.generator.queue(*self._adapt_ops(run, kept, on=True), ("feed", kept), ("mark", run))
         self.start(run)
+
+    def _adapt_ops(self, run: Run, text: str, on: bool) -> list[tuple]:
+        """With Adapt on, the edit that has the adapter read what the user typed or pasted,
+        before the model reads it and goes on (``on``: continuing the context)."""
+        if not (self.settings.adapt and text):
+            return []
+        return [("adapt", run, text, "prompt", "the prompt", on)]
 
     def action_regenerate(self) -> None:
         """Sample the last run again from where it started (same prompt, same state)."""
         if not self._need_model(self.action_regenerate):
             return
-        last = self.run
+        last = self.last_generated
         if last is None:
             self.notify("Nothing to regenerate yet: type a prompt and press Enter.", severity="warning")
             return
@@ -375,10 +386,91 @@ class MainScreen(FrameFlusher, Screen):
 
     def last_output(self) -> str:
         """The text the last run generated."""
-        if self.run is None:
+        run = self.last_generated
+        if run is None:
             return ""
         t = self.output.transcript
-        return t.text(max(self.run.out_start, t.start), t.end)
+        return t.text(max(run.out_start, t.start), t.end)
+
+    @property
+    def last_generated(self) -> Run | None:
+        """The last run that generated text (the run on screen, unless the adapter reads
+        a file)."""
+        return self._generated if self.run is not None and self.run.kind == "adapt" else self.run
+
+    # -- Adapt ---------------------------------------------------------------------------
+    def action_adapt_file(self) -> None:
+        """Ask for a text file, read it into the model (Adapt), then generate in its style."""
+        if not self._need_model(self.action_adapt_file):
+            return
+        from .adapt_file import AdaptFileScreen
+
+        self.app.push_screen(AdaptFileScreen(), self.adapt_to)
+
+    def adapt_to(self, chosen: "tuple[Path, str] | None") -> None:
+        """Read a file's text into the model: a run of its own, with its progress in the
+        status line; Esc stops it (what was read is kept)."""
+        if chosen is None or self.model is None:
+            return
+        path, text = chosen
+        kept, dropped = self.model.clean(text)
+        if not kept:
+            self.notify(f"{path.name} has no character the model knows; pick another text.", title="Adapt",
+                        severity="error")
+            return
+        self.accept_prompt("", dropped)
+        self._stop_current()
+        if self.run is not None and self.run.kind != "adapt":
+            self._generated = self.run
+        run = Run("adapt")
+        self.generator.queue(("adapt", run, kept, "file", path.name, False))
+        self.notify(f"Reading {path.name} ({len(kept):,} characters) into the model. Esc stops; what it read "
+                    "is kept.", title="Adapt")
+        self.start(run)
+
+    def action_reset_adaptation(self) -> None:
+        """Back to the trained weights: the model forgets all it adapted to."""
+        reading = self.run is not None and self.run.kind == "adapt" and not self.run.finished
+        if self.model is None or (self.adapted is None and not reading):
+            self.notify("The model is not adapted: it has its trained weights.", title="Adapt")
+            return
+        if self.generating and not reading:
+            self.notify("Stopped the run: a run samples with the weights it started with.", title="Adapt")
+        self._stop_current()
+        self._show_status()
+        self._reset_adaptation()
+
+    @work(thread=True, exclusive=True, group="adapt-reset", exit_on_error=False)
+    def _reset_adaptation(self) -> None:
+        self.generator.reset_adaptation(lambda: get_current_worker().is_cancelled)
+
+    @on(Adapted)
+    def _adapted(self, event: Adapted) -> None:
+        result: AdaptResult = event.result
+        if result.kept:
+            self._show_adapted(result.summary)
+        if result.error:
+            self.notify(f"Could not adapt to {result.what}: {result.error}", title="Adapt", severity="error",
+                        timeout=10)
+        elif result.kind == "reset":
+            self.notify("The model has its trained weights again.", title="Adapt")
+        elif result.kind == "file":
+            gain = result.summary.forms()[0] if result.summary else "nothing learned"
+            if result.stopped:
+                self.notify(f"Stopped after {result.read:,} of {result.total:,} characters of {result.what}; "
+                            f"what was read is kept ({gain}).", title="Adapt")
+            else:
+                self.notify(f"Read {result.what}: the model is {gain}. Type a prompt and press Enter (or just "
+                            "Enter) to generate in its style.", title="Adapt")
+
+    def _show_adapted(self, summary: AdaptSummary | None) -> None:
+        """Show whether the model is adapted: the status line, the footer's reset key."""
+        changed = (summary is None) != (self.adapted is None)
+        self.adapted = summary
+        self.status.show_adapt(summary.forms() if summary is not None else ())
+        self.explorer.weights_changed()
+        if changed:
+            self.refresh_bindings()
 
     def action_focus_settings(self) -> None:
         """F2: into the settings panel (shown over the output on a narrow terminal), or
@@ -413,6 +505,8 @@ class MainScreen(FrameFlusher, Screen):
                     ("resample", "resample"), ("branch(-1)", "prev branch"), ("branch(1)", "next branch"),
                     ("help", "help")]
         first = [("stop", "stop")] if self.generating else [("submit", "generate")]
+        if self.adapted is not None:
+            first.append(("reset_adaptation", "unadapt"))
         return first + [
             ("help", "help"), ("focus_settings", "settings"), ("train", "train"), ("sweep", "sweep"),
             ("score", "score"), ("training_view", "curves"), ("toggle_heatmap", "heat-map"),
@@ -547,7 +641,8 @@ class MainScreen(FrameFlusher, Screen):
         s = self.settings
         name = self.model.info.name if self.model else ""
         seed = f" · seed {s.seed}" if s.seed is not None else ""
-        return f"{name} · T {s.temperature:.2f} · {s.mode}{seed}"
+        adapt = " · adapt on" if s.adapt else f" · adapted on {self.adapted.chars:,} chars" if self.adapted else ""
+        return f"{name} · T {s.temperature:.2f} · {s.mode}{seed}{adapt}"
 
     def start(self, run: Run) -> None:
         """Stream ``run`` (its context edits are queued on the generator)."""
@@ -588,6 +683,14 @@ class MainScreen(FrameFlusher, Screen):
         if run is None:
             self.status.show_run("ready" if self.model else "loading", 0, None)
             return
+        if run.reading is not None and not run.count and not run.finished:
+            done, total = run.reading
+            elapsed = time.perf_counter() - (run.reading_since or time.perf_counter())
+            self.status.show_reading(done, total, done / elapsed if done and elapsed > 0.5 else None, run.note)
+            return
+        if run.kind == "adapt":
+            self.status.show_run("ready", 0, None)
+            return
         state = run.finished or "generating"
         self.status.show_run(state, run.count, run.rate())
 
@@ -601,6 +704,8 @@ class MainScreen(FrameFlusher, Screen):
                 text, probs = self.generator.buffer.drain()
                 self._show(run, text, probs)
                 run.finished = event.reason
+            if run.kind == "adapt":
+                self.run = self._generated  # the run on screen before it
             self._show_status()
 
     def on_unmount(self) -> None:

@@ -61,6 +61,17 @@ class FrameFlusher:
         reads the same at 10 frames a second."""
         run = self.run
         text, probs = self.stream_buffer.drain()
+        if run is not None and not text and run.reading is not None and not run.finished:
+            # The adapter reads a text before any character comes (Adapt): its progress,
+            # four times a second, and no tick between (the read shares the GIL with this).
+            now = time.perf_counter()
+            if now - self._status_at >= STATUS_EVERY:
+                self._status_at = now
+                self._show_status()
+            assert self._ticker is not None
+            self._ticker.pause()
+            self.set_timer(FAST_FRAME, self._ticker.resume)  # type: ignore[attr-defined]
+            return
         if run is not None and text:
             self._show(run, text, probs)
             now = time.perf_counter()

@@ -71,6 +71,10 @@ class SurpriseView(OutputView):
     def show_score(self, text: str, surprise: list[float]) -> None:
         """Replace the view with ``text``, each character carrying its surprise (nats)."""
         self.clear()
+        self.add_score(text, surprise)
+
+    def add_score(self, text: str, surprise: list[float]) -> None:
+        """Add ``text`` at the end, each character carrying its surprise (nats)."""
         self.append(text, MODEL, [math.exp(-s) for s in surprise])
 
     def band_styles(self) -> list[Style]:
