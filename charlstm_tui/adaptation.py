@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 if TYPE_CHECKING:
@@ -69,6 +69,7 @@ class AdaptResult:
     summary: AdaptSummary | None
     kept: bool = True  # False: a trial (F9 with Adapt off), nothing stayed
     error: str | None = None
+    owner: "Adaptation | None" = field(default=None, compare=False)  # whose: a model replaced meanwhile is not the UI's
 
     @property
     def stopped(self) -> bool:

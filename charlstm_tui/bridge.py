@@ -451,7 +451,7 @@ class Generator:
         with self.exclusive(cancelled) as held:
             if not held or not model.adaptation.reset():
                 return False
-        self.adapted(AdaptResult("reset", "", 0, 0, None))
+        self.adapted(AdaptResult("reset", "", 0, 0, None, owner=model.adaptation))
         return True
 
     def _adapt(self, model: LoadedModel, run: Run, text: str, kind: str, what: str, on: bool) -> None:
@@ -481,7 +481,8 @@ class Generator:
         except Exception as e:  # noqa: BLE001  (said in a notice; the run goes on unadapted)
             error = error_text(e)
         run.note = ""
-        self.adapted(AdaptResult(kind, what, read, len(ids), model.adaptation.summary(), error=error))
+        self.adapted(AdaptResult(kind, what, read, len(ids), model.adaptation.summary(), error=error,
+                                 owner=model.adaptation))
 
     # -- the worker's side ---------------------------------------------------------------
     def work(self, run: Run, cancelled: Callable[[], bool]) -> str:
@@ -660,7 +661,7 @@ def score_adapting(generator: Generator, model: LoadedModel, text: str, *, keep:
                 chunk(kept[start:start + len(reading.surprise)], reading.static, reading.surprise, len(adapted),
                       len(ids))
         generator.adapted(AdaptResult("score", "the scored text", len(adapted), len(ids),
-                                      model.adaptation.summary(), kept=keep))
+                                      model.adaptation.summary(), kept=keep, owner=model.adaptation))
     done = kept[:len(adapted)]
     return TextScore.of(done, static), TextScore.of(done, adapted), dropped, before
 

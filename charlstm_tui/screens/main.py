@@ -447,6 +447,8 @@ class MainScreen(FrameFlusher, Screen):
     @on(Adapted)
     def _adapted(self, event: Adapted) -> None:
         result: AdaptResult = event.result
+        if self.model is None or result.owner is not self.model.adaptation:
+            return  # a model replaced since: what its adapter did is gone with it
         if result.kept:
             self._show_adapted(result.summary)
         if result.error:

@@ -278,3 +278,25 @@ def test_f9_shows_static_and_adapted_side_by_side_and_keeps_what_it_read_only_wi
         assert "adapted on" in screen_lines(app)[-2]
 
     drive(app, script, size=(80, 24))
+
+
+def test_a_model_loaded_mid_read_starts_unadapted(app_on, tiny_checkpoint, tmp_path) -> None:
+    """The read of the model replaced ends with it: what it learned is not the new model's."""
+    long_text = tmp_path / "long.txt"
+    long_text.write_text(POEM * 400, encoding="utf-8")
+    app = app_on()
+
+    async def script(pilot) -> None:
+        main = app.main
+        old = main.model
+        main.adapt_to((long_text, long_text.read_text(encoding="utf-8")))
+        await wait_for(pilot, lambda: main.run.reading and main.run.reading[0] > 500, "the read to be under way")
+        app.open_checkpoint(tiny_checkpoint)
+        await wait_for(pilot, lambda: main.model is not old, "the new model")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert old.adaptation.summary() is not None  # the old model did learn...
+        assert main.adapted is None and "adapted" not in screen_lines(app)[-2]  # ...the new one did not
+        assert same_weights(main.model.session.sampler.model, trained_weights(tiny_checkpoint))
+
+    drive(app, script)
