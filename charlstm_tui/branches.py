@@ -52,11 +52,16 @@ class BranchTree:
 
     def _pack(self, fork: Fork, tail: Segment) -> None:
         """Store what is on screen after ``fork`` as its current branch: the tail, and
-        the forks past it (they belong to that branch)."""
+        the forks past it (they belong to that branch). A branch left before it showed
+        a character (a fork pressed again at once, a stop) is dropped: there is nothing
+        to come back to, and an empty branch would cut the text at the fork."""
         inner = {p: f for p, f in self.forks.items() if p > fork.pos}
         for p in inner:
             del self.forks[p]
-        fork.branches[fork.current] = Branch(tail, inner)
+        if not tail.text and not inner:
+            del fork.branches[fork.current]
+        else:
+            fork.branches[fork.current] = Branch(tail, inner)
 
     def fork(self, pos: int, tail: Segment) -> Fork:
         """A new branch at ``pos``: the text on screen from ``pos`` (``tail``) is kept
@@ -69,12 +74,13 @@ class BranchTree:
         fork.current = len(fork.branches) - 1
         return fork
 
-    def switch(self, fork: Fork, to: int, tail: Segment) -> Segment:
-        """Make branch ``to`` of ``fork`` current; ``tail`` is what the screen shows from
-        ``fork.pos`` now. Returns the segment to show instead (its forks are restored)."""
+    def switch(self, fork: Fork, n: int, tail: Segment) -> Segment:
+        """Show the branch ``n`` steps after the current one of ``fork`` (-1: the one
+        before), cyclically; ``tail`` is what the screen shows from ``fork.pos`` now.
+        Returns the segment to show instead (its forks are restored)."""
+        branch = fork.branches[(fork.current + n) % len(fork.branches)]
         self._pack(fork, tail)
-        fork.current = to % len(fork.branches)
-        branch = fork.branches[fork.current]
+        fork.current = next(i for i, b in enumerate(fork.branches) if b is branch)
         self.forks.update(branch.forks)
         branch.forks = {}
         return branch.segment

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from textual.widgets import Static
 from textual.worker import get_current_worker
 
-from ..branches import BranchTree, Segment
+from ..branches import BranchTree, Fork, Segment
 from ..bridge import Ghost, Inspection, LoadedModel, Run, inspect
 from ..messages import GhostReady, Inspected
 from ..widgets.output import MODEL
@@ -217,7 +217,7 @@ class Explorer:
         out = main.output
         t = out.transcript
         pos = out.cursor if out.cursor is not None else t.end - 1
-        fork = self.branches.at_or_before(pos)
+        fork = self._fork_at(pos)
         if fork is None or len(fork.branches) < 2:
             main.notify("No fork here: in inspect mode (F8), pick a candidate (1-9, 0) or press r.",
                         severity="warning")
@@ -227,7 +227,7 @@ class Explorer:
             self.branches.clear()
             return
         main.interrupt()
-        segment = self.branches.switch(fork, fork.current + n, self._segment(fork.pos))
+        segment = self.branches.switch(fork, n, self._segment(fork.pos))
         out.truncate(fork.pos)
         at = 0
         for kind, group in groupby(segment.kinds):
@@ -243,8 +243,14 @@ class Explorer:
         else:
             self._show_branch(pos)
 
+    def _fork_at(self, pos: int) -> "Fork | None":
+        """The fork whose branch holds ``pos``; on the last character, also a fork at the
+        text's end (a branch stopped before its first character shows nothing after it)."""
+        end = self.main.output.transcript.end
+        return self.branches.at_or_before(end if pos >= end - 1 else pos)
+
     def _branch_label(self, pos: int) -> str:
-        fork = self.branches.at_or_before(pos)
+        fork = self._fork_at(pos)
         if fork is None or len(fork.branches) < 2:
             return ""
         return f"branch {fork.current + 1}/{len(fork.branches)} · [ ] switch"

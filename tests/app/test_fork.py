@@ -102,10 +102,61 @@ def test_branch_tree_nests_forks_in_their_branch() -> None:
     outer = tree.fork(10, seg("abcdef"))  # on screen: a new branch after 10
     inner = tree.fork(14, seg("wxyz"))  # a fork inside the new branch
     assert set(tree.forks) == {10, 14} and len(inner.branches) == 2
-    back = tree.switch(outer, 0, seg("new-branch-text"))
+    back = tree.switch(outer, -1, seg("new-branch-text"))
     assert back.text == "abcdef" and set(tree.forks) == {10}  # the inner fork left with its branch
     again = tree.switch(outer, 1, seg("abcdef"))
     assert again.text == "new-branch-text" and set(tree.forks) == {10, 14}
     assert tree.at_or_before(13) is outer and tree.at_or_before(20) is inner and tree.at_or_before(9) is None
     tree.drop_from(12)
     assert set(tree.forks) == {10}
+
+
+def test_a_burst_of_resamples_keeps_every_branch_reachable(app_on) -> None:
+    """r pressed three times at once: a branch left before it showed a character is not
+    kept, so ] goes round branches that all hold text, and never cuts the text at the
+    fork (an empty branch did, and put the cursor before the fork: every branch lost)."""
+    from .conftest import burst
+
+    app = app_on(delay_ms=0, length=LENGTH, seed=None)
+
+    async def script(pilot) -> None:
+        main = app.main
+        view = main.output
+        t = view.transcript
+        await type_text(pilot, "KING:")
+        await pilot.press("enter")
+        await finished(pilot)
+        original = t.text()
+        await pilot.press("f8")
+        for _ in range(10):
+            await pilot.press("left")
+        pos = view.cursor
+        await burst(pilot, "r", 3)
+        await finished(pilot)
+        fork = main.explorer.branches.forks[pos]
+        assert all(b.segment.text for i, b in enumerate(fork.branches) if i != fork.current)
+        seen = []
+        for _ in range(len(fork.branches)):
+            await pilot.press("right_square_bracket")
+            assert t.end > pos and view.cursor >= pos, "the text was cut at the fork"
+            assert view.border_subtitle.startswith("branch "), view.border_subtitle
+            seen.append(t.text())
+        assert original in seen and len(set(seen)) == len(seen)
+        assert main.explorer.branches.forks[pos] is fork
+
+    drive(app, script)
+
+
+def test_branch_tree_drops_a_branch_left_empty() -> None:
+    """A branch that showed nothing when it was left (forked again at once, or switched
+    away from) is not kept; the branch the switch was headed for is shown."""
+    tree = BranchTree()
+    fork = tree.fork(10, seg("original"))
+    tree.fork(10, seg(""))  # forked again before the first branch showed a character
+    tree.fork(10, seg(""))
+    assert [b.segment.text for b in fork.branches] == ["original", ""] and fork.current == 1
+    assert tree.switch(fork, 1, seg("")).text == "original"  # the empty current one goes
+    assert len(fork.branches) == 1 and fork.current == 0
+    tree.fork(10, seg("original"))
+    assert tree.switch(fork, -1, seg("second")).text == "original"
+    assert tree.switch(fork, -1, seg("original")).text == "second" and fork.current == 1
