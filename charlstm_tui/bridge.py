@@ -428,7 +428,8 @@ class Generator:
     def exclusive(self, cancelled: Callable[[], bool] = lambda: False) -> Iterator[bool]:
         """Hold the run lock for a worker that changes or reads the model's weights
         outside a run (F9's adapter read, a reset): waits for the run in flight to end.
-        Yields False, holding nothing, when ``cancelled()`` turned true while waiting."""
+        Yields False, holding nothing, when ``cancelled()`` turned true while waiting.
+        Weights changed meanwhile go to the generation process before the lock does."""
         while not self._run_lock.acquire(timeout=0.05):
             if cancelled():
                 yield False
@@ -436,7 +437,26 @@ class Generator:
         try:
             yield True
         finally:
-            self._run_lock.release()
+            try:
+                if self.model is not None:
+                    self._sync_weights(self.model)
+            finally:
+                self._run_lock.release()
+
+    def _sync_weights(self, model: LoadedModel) -> None:
+        """Send ``model``'s generation process its weights where they changed since it
+        last had them, off the next run's path (the caller holds the run lock). A child
+        that has died is left for the next run to replace."""
+        with self._process_lock:
+            found = [(self._process_model, self._process)] + ([self._forked] if self._forked else [])
+        adaptation = model.adaptation
+        for owner, process in found:
+            if owner is model and process is not None and process.alive \
+                    and process.weights_version != adaptation.version:
+                try:
+                    process.load_weights(adaptation.weights(), adaptation.version)
+                except generation_process.GenerationError:
+                    pass
 
     def adapted(self, result: AdaptResult) -> None:
         """Tell the UI what a read or a reset did (any thread)."""
@@ -464,7 +484,7 @@ class Generator:
         after = None
         if on and len(session.ids):  # the state after the context, and the id it ended with
             after = (session.state_at(len(session)), int(session.ids[-1]))
-        run.reading, run.reading_since = (0, len(ids)), time.perf_counter()
+        run.reading = (0, len(ids))
 
         def progress(done: int, total: int) -> None:
             run.reading = (done, total)
@@ -475,7 +495,7 @@ class Generator:
         read, error = 0, None
         try:
             with model.adaptation.reader(after=after, sample=ids, note=note) as adapter:
-                before = adapter.chars_read
+                before, run.reading_since = adapter.chars_read, time.perf_counter()  # the adapter is ready
                 adapter.read(ids, stop=run.stop, progress=progress)
                 read = adapter.chars_read - before
         except Exception as e:  # noqa: BLE001  (said in a notice; the run goes on unadapted)
@@ -500,6 +520,7 @@ class Generator:
             if run.stopped or cancelled():
                 return "stopped"
             if run.kind == "adapt":
+                self._sync_weights(model)  # now, not as the next run starts
                 return "done"
             adaptation = model.adaptation
             if process is not None and process.weights_version != adaptation.version:

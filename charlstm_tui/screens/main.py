@@ -280,6 +280,7 @@ class MainScreen(FrameFlusher, Screen):
         before the model reads it and goes on (``on``: continuing the context)."""
         if not (self.settings.adapt and text):
             return []
+        run.reading = (0, len(text))  # the status line says so from the first frame
         return [("adapt", run, text, "prompt", "the prompt", on)]
 
     def action_regenerate(self) -> None:
@@ -422,7 +423,7 @@ class MainScreen(FrameFlusher, Screen):
         self._stop_current()
         if self.run is not None and self.run.kind != "adapt":
             self._generated = self.run
-        run = Run("adapt")
+        run = Run("adapt", reading=(0, len(kept)))
         self.generator.queue(("adapt", run, kept, "file", path.name, False))
         self.notify(f"Reading {path.name} ({len(kept):,} characters) into the model. Esc stops; what it read "
                     "is kept.", title="Adapt")

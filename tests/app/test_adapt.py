@@ -87,6 +87,9 @@ def test_with_adapt_on_the_prompt_is_read_first_and_the_adapted_weights_reach_ge
         main.change(adapt=False)
         await pilot.press("ctrl+g")
         await wait_for(pilot, lambda: main.adapted is None, "the reset")
+        await app.workers.wait_for_complete()
+        if where == "process":
+            assert main.generator._process.weights_version == main.model.adaptation.version
         assert same_weights(main.model.session.sampler.model, trained_weights(tiny_checkpoint))
         assert "adapted" not in screen_lines(app)[-2] and "unadapt" not in screen_lines(app)[-1]
         await pilot.press("ctrl+r")
@@ -165,6 +168,9 @@ def test_adapt_to_a_file_with_progress_bad_paths_esc_and_a_stop(app_on, tiny_che
         await wait_for(pilot, lambda: main.adapted is not None, "the read to end")
         assert main.adapted.chars == len(POEM)
         assert any("Read poem.txt" in n.message for n in app._notifications)
+        await app.workers.wait_for_complete()
+        if generation_process.available():  # the child was sent the weights already, off the next run's path
+            assert main.generator._process.weights_version == main.model.adaptation.version > 0
         # Then Enter generates, with the adapted weights (the prompt is not read: Adapt is off).
         await pilot.press("enter")
         await finished(pilot)
