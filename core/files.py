@@ -119,10 +119,12 @@ def read_input(path: str | Path, what: str, error: type[CharLSTMError] = DataErr
 # -- writing ------------------------------------------------------------------------------
 
 def check_output(path: Path, what: str, inputs: Sequence[tuple[str, Path]] = (),
-                 error: type[CharLSTMError] = CheckpointError) -> None:
+                 error: type[CharLSTMError] = CheckpointError, starts_with: Sequence[bytes] = ()) -> None:
     """Raise ``error`` unless ``path`` may be written: it names a file (not a folder, a
     device, a FIFO or a symlink), it is none of ``inputs`` (``(option, path)`` pairs,
-    compared by device and inode), and its folder exists or can be made, and is writable."""
+    compared by device and inode), and its folder exists or can be made, and is writable.
+    With ``starts_with``, a file already there must be empty or begin with one of those
+    byte strings (a file of the kind written here), so a user's other file never is."""
     if not path.name or path.name in (".", ".."):
         raise error(f"{what} {str(path) or repr('')} is not a file name; pass a path such as model.pt")
     try:
@@ -146,10 +148,27 @@ def check_output(path: Path, what: str, inputs: Sequence[tuple[str, Path]] = (),
             if same:
                 raise error(f"{what} {path} is the same file as {option} {source}: writing it would destroy "
                             f"the {option} file; pass another path")
+        if starts_with and st.st_size > 0 and not any(_head(path).startswith(m) for m in starts_with):
+            raise error(f"{path} exists and is not a {what} written here; pass another path, or move that file "
+                        "away first")
     folder = _existing_folder(path, what, error)
     if not os.access(folder, os.W_OK | os.X_OK):
         reason = _REASONS[errno.EROFS] if _read_only(folder) else f"{_REASONS[errno.EACCES]} in {folder}"
         raise error(f"cannot write {what} {path}: {reason}; choose a path in a writable folder")
+
+
+def _head(path: Path, n: int = 8) -> bytes:
+    """The first bytes of a regular file (never through a symlink, never waiting on a pipe)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return b""
+    try:
+        return os.read(fd, n)
+    except OSError:
+        return b""
+    finally:
+        os.close(fd)
 
 
 def _existing_folder(path: Path, what: str, error: type[CharLSTMError]) -> Path:
@@ -359,15 +378,15 @@ def _lock_path(out: Path) -> Path:
     return out.with_name(f".{out.name}{_LOCK_SUFFIX}")
 
 
-def claim_outputs(outputs: Sequence[tuple[Path, str, Sequence[tuple[str, Path]]]],
+def claim_outputs(outputs: Sequence[tuple[Path, str, Sequence[tuple[str, Path]], Sequence[bytes]]],
                   error: type[CharLSTMError] = CheckpointError) -> OutputLock:
-    """Before a run's first step: check every ``(path, what, inputs it must not be)``
-    with :func:`check_output`, lock them all, and remove the temporaries a killed run
-    left beside them (with the lock held, no other run is writing them). Returns the
-    held lock; release it when the run ends."""
-    for path, what, inputs in outputs:
-        check_output(path, what, inputs, error)
-    paths = [path for path, _, _ in outputs]
+    """Before a run's first step: check every ``(path, what, inputs it must not be, what
+    a file there must begin with)`` with :func:`check_output`, lock them all, and remove
+    the temporaries a killed run left beside them (with the lock held, no other run is
+    writing them). Returns the held lock; release it when the run ends."""
+    for path, what, inputs, starts_with in outputs:
+        check_output(path, what, inputs, error, starts_with)
+    paths = [path for path, _, _, _ in outputs]
     lock = OutputLock(paths, error=error).acquire()
     for path in paths:
         for tmp in stale_temporaries(path):

@@ -167,6 +167,10 @@ class Progress:
     plan: str = ""  # start: the precision and LSTM path this run computes with, and why
 
 
+CHECKPOINT_MAGIC = (b"PK\x03\x04",)  # torch.save's zip: what an existing --out must be, to be replaced
+METRICS_MAGIC = (b"{",)  # a JSON line
+
+
 def last_path(out: Path) -> Path:
     """The resume file beside the best checkpoint: ``model.pt`` -> ``model.last.pt``."""
     return out.with_name(out.stem + ".last" + out.suffix)
@@ -341,9 +345,10 @@ def train(
         if dist.main:  # every output checked and locked before the first step
             reads = [*inputs, *([("--resume", resume.path)] if resume is not None and resume.path else []),
                      *([("--init-from", init.path)] if init is not None and init.path else [])]
-            check_output(out, "checkpoint", reads)  # first: the other two names are made from it
-            lock = claim_outputs([(out, "checkpoint", reads), (last_path(out), "checkpoint", inputs),
-                                  (metrics_path(out), "metrics file", reads)])
+            check_output(out, "checkpoint", reads, starts_with=CHECKPOINT_MAGIC)  # the other names come from it
+            lock = claim_outputs([(out, "checkpoint", reads, CHECKPOINT_MAGIC),
+                                  (last_path(out), "checkpoint", inputs, CHECKPOINT_MAGIC),
+                                  (metrics_path(out), "metrics file", reads, METRICS_MAGIC)])
         yield from _train(config, data, out, resume, stop or threading.Event(), data_name, dist, device, init)
     finally:
         torch.set_num_threads(threads)

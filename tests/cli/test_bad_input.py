@@ -71,6 +71,8 @@ CASES = [
     ("train -o the resume file", ["train", "-d", "{text}", "--resume", "{last}", "-o", "{last}", "--max-iters", "99"],
      "is the same file as --resume"),
     ("train -o ''", ["train", "-d", "{text}", "-o", ""], "is not a file name"),
+    ("train -o a text that is no checkpoint", ["train", "-d", "{text}", "-o", "{dir}/text.pt"],
+     "text.pt exists and is not a checkpoint written here; pass another path, or move that file away first"),
     ("train -o a folder", ["train", "-d", "{text}", "-o", "{dir}"], "is a directory"),
     ("train -o under a file", ["train", "-d", "{text}", "-o", "{text}/m.pt"], "is a file, not a folder"),
     ("train --resume, --max-iters reached", ["train", "-d", "{text}", "-o", "{dir}/n.pt", "--resume", "{last}",

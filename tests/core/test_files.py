@@ -129,7 +129,7 @@ def test_stale_temporaries_are_only_ours(tmp_path):
     (tmp_path / ".m.pt.abcdefgh.tmp.bak").write_bytes(b"other suffix")
     (tmp_path / ".m.pt.zzzzzzzz.tmp").symlink_to(tmp_path / "elsewhere")
     assert stale_temporaries(out) == [ours]
-    claim_outputs([(out, "checkpoint", [])]).release()
+    claim_outputs([(out, "checkpoint", [], ())]).release()
     assert not ours.exists() and (tmp_path / ".m.pt.notours.tmp").exists()
     assert (tmp_path / ".m.pt.zzzzzzzz.tmp").is_symlink()
 
@@ -186,3 +186,15 @@ def test_a_planted_lock_file_is_never_written_through(tmp_path):
     os.link(victim, tmp_path / ".m.pt.lock")
     assert "is not a lock file of ours" in refused(OutputLock([tmp_path / "m.pt"]).acquire)
     assert victim.read_text() == "precious"
+
+
+def test_an_existing_file_is_replaced_only_if_it_is_of_the_kind_written_there(tmp_path):
+    out = tmp_path / "m.pt"
+    out.write_text("a user's notes, named .pt by mistake")
+    with pytest.raises(CheckpointError, match="m.pt exists and is not a checkpoint written here"):
+        check_output(out, "checkpoint", starts_with=(b"PK\x03\x04",))
+    assert out.read_text() == "a user's notes, named .pt by mistake"
+    out.write_bytes(b"PK\x03\x04 a zip, as torch.save writes")
+    check_output(out, "checkpoint", starts_with=(b"PK\x03\x04",))
+    out.write_bytes(b"")  # an empty file holds nothing to lose
+    check_output(out, "checkpoint", starts_with=(b"PK\x03\x04",))
