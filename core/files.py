@@ -135,11 +135,11 @@ def check_output(path: Path, what: str, inputs: Sequence[tuple[str, Path]] = (),
         raise error(f"cannot write {what} {path}: {_path_problem(path, e)}; choose a path in a writable folder") from None
     if st is not None:
         if stat.S_ISLNK(st.st_mode):
-            raise error(f"{what} {path} is a symbolic link (to {os.readlink(path)}); pass the file's own path, "
+            raise error(f"{what} {path} is a symbolic link (to {os.readlink(path)}); use the file's own path, "
                         "or remove the link")
         if not stat.S_ISREG(st.st_mode):
             raise error(f"{what} {path} is {kind_of(st.st_mode)}; only a regular file may be replaced: "
-                        "pass another path")
+                        "choose another path")
         for option, source in inputs:
             try:
                 same = os.path.samestat(st, os.stat(source))
@@ -147,7 +147,7 @@ def check_output(path: Path, what: str, inputs: Sequence[tuple[str, Path]] = (),
                 continue
             if same:
                 raise error(f"{what} {path} is the same file as {option} {source}: writing it would destroy "
-                            f"the {option} file; pass another path")
+                            f"the {option} file; choose another path")
         if starts_with and st.st_size > 0 and not any(_head(path).startswith(m) for m in starts_with):
             raise error(f"{path} exists and is not a {what} written here; pass another path, or move that file "
                         "away first")
@@ -211,10 +211,12 @@ os.umask(_UMASK)
 
 @contextlib.contextmanager
 def atomic_write(path: Path, what: str, error: type[CharLSTMError] = CheckpointError,
-                 check: Callable[[str], None] | None = None) -> Iterator[BinaryIO]:
+                 check: Callable[[str], None] | None = None, replace: bool = True) -> Iterator[BinaryIO]:
     """Write ``path`` all at once: yields a temporary file in the same folder; when the
     block ends it is fsynced, given to ``check(temp_name)`` (which may raise), and renamed
-    over ``path``. On any failure ``path`` is untouched and the temporary is gone."""
+    over ``path``. On any failure ``path`` is untouched and the temporary is gone.
+    With ``replace=False`` a file that appeared at ``path`` meanwhile is never replaced
+    (the temporary is linked to the name, which fails if the name is taken)."""
     tmp_name = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -226,8 +228,9 @@ def atomic_write(path: Path, what: str, error: type[CharLSTMError] = CheckpointE
             os.fsync(f.fileno())
         if check is not None:
             check(tmp_name)
-        _refuse_non_regular(path, what, error)
-        os.replace(tmp_name, path)
+        if replace or not _link_new(tmp_name, path, what, error):
+            _refuse_non_regular(path, what, error)
+            os.replace(tmp_name, path)
         tmp_name = None
         _fsync_dir(path.parent)
     except OSError as e:
@@ -237,6 +240,25 @@ def atomic_write(path: Path, what: str, error: type[CharLSTMError] = CheckpointE
         if tmp_name is not None:
             with contextlib.suppress(OSError):
                 os.unlink(tmp_name)
+
+
+def _link_new(tmp_name: str, path: Path, what: str, error: type[CharLSTMError]) -> bool:
+    """Give the finished temporary the name ``path`` unless something has it; False where
+    the file system has no hard links (then only a look before the rename guards it)."""
+    try:
+        os.link(tmp_name, path, follow_symlinks=False)
+    except FileExistsError:
+        raise error(f"{what} {path} exists now (made by someone else meanwhile); it was left alone and "
+                    "nothing was written") from None
+    except OSError as e:
+        if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.EXDEV):
+            raise
+        if os.path.lexists(path):
+            raise error(f"{what} {path} exists now (made by someone else meanwhile); it was left alone and "
+                        "nothing was written") from None
+        return False
+    os.unlink(tmp_name)
+    return True
 
 
 def _refuse_non_regular(path: Path, what: str, error: type[CharLSTMError]) -> None:

@@ -339,14 +339,11 @@ class MainScreen(FrameFlusher, Screen):
         default = Path.cwd() / f"charlstm-transcript-{stamp}.txt"
         text = self.output.transcript.plain()
 
-        def write(path: Path) -> None:
-            path.write_text(text, encoding="utf-8")
-
         def done(path: Path | None) -> None:
             if path is not None:
                 self.notify(f"Saved the transcript ({len(text):,} characters) to {path}", title="Saved")
 
-        self.app.push_screen(SaveScreen(default, write), done)
+        self.app.push_screen(SaveScreen(default, text), done)
 
     def action_copy_output(self) -> None:
         """Copy the last run's output: sent to the terminal's clipboard (OSC 52), and
@@ -356,25 +353,37 @@ class MainScreen(FrameFlusher, Screen):
             self.notify("Nothing to copy yet: generate something first.", severity="warning")
             return
         self.app.copy_to_clipboard(text)  # harmless where unsupported
+        self._save_output(text)
+
+    @work(thread=True, group="copy", exit_on_error=False)
+    def _save_output(self, text: str) -> None:
+        """The worker: write the copied text to the data folder's last-output.txt (a file
+        of ours: replaced, but never through a link or into a FIFO), then say where."""
+        from core.errors import CharLSTMError
+        from core.files import atomic_write, check_output
         from core.paths import data_dir
 
+        n = f"{len(text):,} characters"
+        sent = clipboard_method() != "file"
         path = data_dir() / "last-output.txt"
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-        except OSError as e:
-            self.notify(f"Could not save the output to {path}: {e.strerror or e}", severity="error")
+            check_output(path, "the copy's file", error=CharLSTMError)
+            with atomic_write(path, "the copy's file", error=CharLSTMError) as f:
+                f.write(text.encode("utf-8"))
+        except CharLSTMError as e:
+            what = f"Sent {n} to the terminal's clipboard (OSC 52), but could not save them: " if sent else \
+                "Could not save the output: "
+            self.app.call_from_thread(self.notify, f"{what}{e}", title="Copy", severity="error", timeout=10)
             return
-        n = f"{len(text):,} characters"
-        if clipboard_method() == "file":
-            self.notify(f"Saved the output to {path} ({n}): this terminal may not accept clipboard "
-                        "writes (OSC 52).", title="Copy")
-            return
-        why = ""
-        if os.environ.get("TMUX") and tmux_clipboard() != "on":
-            why = " tmux passes it on only with 'set -g set-clipboard on'."
-        self.notify(f"Sent {n} to the terminal's clipboard (OSC 52); the terminal may ignore it.{why} "
-                    f"It is also saved in {path}", title="Copy")
+        if not sent:
+            message = f"Saved the output to {path} ({n}): this terminal may not accept clipboard writes (OSC 52)."
+        else:
+            why = ""
+            if os.environ.get("TMUX") and tmux_clipboard() != "on":
+                why = " tmux passes it on only with 'set -g set-clipboard on'."
+            message = (f"Sent {n} to the terminal's clipboard (OSC 52); the terminal may ignore it.{why} "
+                       f"It is also saved in {path}")
+        self.app.call_from_thread(self.notify, message, title="Copy")
 
     def session_position(self, pos: int) -> int | None:
         """The model session's position for transcript position ``pos`` (None when that

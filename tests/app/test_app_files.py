@@ -4,6 +4,7 @@ error screen for a missing or corrupt checkpoint."""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -70,6 +71,104 @@ def test_save_error_is_shown_in_the_dialog(app_on, tmp_path: Path) -> None:
     drive(app, script)
 
 
+async def save_to(pilot, path: Path) -> str:
+    """Ctrl+S, type ``path``, Enter; the dialog's answer once the write has ended."""
+    app = pilot.app
+    await pilot.press("ctrl+s")
+    await wait_for(pilot, lambda: isinstance(app.screen, SaveScreen) and app.screen.query("#path"), "the save dialog")
+    app.screen.query_one("#path").value = str(path)
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: not isinstance(app.screen, SaveScreen) or not getattr(app.screen, "_busy", False), "the write")
+    return str(app.screen.query_one("#path-error").render()) if isinstance(app.screen, SaveScreen) else ""
+
+
+@pytest.mark.parametrize("kind", ["fifo", "symlink", "device"])
+def test_save_never_writes_into_what_is_not_a_regular_file(app_on, tmp_path: Path, kind: str) -> None:
+    """Ctrl+S to a FIFO (opening it would wait forever for a reader, on the UI thread), a
+    symlink (its target would be replaced) or a device: refused in the dialog, left alone."""
+    import threading
+
+    app = app_on(length=10, seed=1, delay_ms=0)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    target = {"fifo": tmp_path / "pipe", "symlink": tmp_path / "link.txt", "device": Path("/dev/null")}[kind]
+    if kind == "fifo":
+        os.mkfifo(target)
+    elif kind == "symlink":
+        target.symlink_to(victim)
+    unblocked = []
+
+    def watchdog() -> None:  # a write blocked on the FIFO: let it through, so the test fails, not hangs
+        time.sleep(10)
+        if kind == "fifo" and not done.is_set():
+            fd = os.open(target, os.O_RDONLY | os.O_NONBLOCK)
+            unblocked.append(os.read(fd, 100))
+            os.close(fd)
+
+    done = threading.Event()
+    threading.Thread(target=watchdog, daemon=True).start()
+
+    async def script(pilot) -> None:
+        await generate(pilot)
+        said = await save_to(pilot, target)
+        assert {"fifo": "is a named pipe (FIFO)", "symlink": "is a symbolic link",
+                "device": "is a character device"}[kind] in said
+        assert isinstance(app.screen, SaveScreen)  # still asking, for another name
+        await pilot.press("escape")
+        done.set()
+
+    drive(app, script)
+    assert not unblocked and victim.read_text() == "precious"
+    if kind == "symlink":
+        assert target.is_symlink()
+
+
+def test_save_asks_before_replacing_a_file(app_on, tmp_path: Path) -> None:
+    """An existing file is replaced only after "Replace it"; Enter again keeps it."""
+    app = app_on(length=10, seed=1, delay_ms=0)
+    target = tmp_path / "notes.txt"
+    target.write_text("a long text of mine\n" * 2000)
+    before = target.read_text()
+
+    async def script(pilot) -> None:
+        await generate(pilot)
+        said = await save_to(pilot, target)
+        assert "notes.txt already exists (40,000 bytes" in said and "Replace it" in said
+        assert target.read_text() == before
+        await pilot.press("enter")  # a habitual second Enter: the focused button keeps the file
+        assert isinstance(app.screen, SaveScreen) and target.read_text() == before
+        assert "left as it is" in str(app.screen.query_one("#path-error").render())
+        await pilot.press("enter")  # asked again
+        await wait_for(pilot, lambda: not app.screen._busy and app.screen._confirming is not None, "the question")
+        await pilot.click("#replace")
+        await wait_for(pilot, lambda: app.screen is app.main, "the dialog to close")
+        assert target.read_text() == app.main.output.transcript.plain()
+        assert any("Saved the transcript" in n.message for n in app._notifications)
+
+    drive(app, script)
+
+
+def test_copy_never_writes_through_a_link(app_on, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl+O's file is ours: a symlink put in its place is refused, its target left alone."""
+    monkeypatch.setenv("CHARLSTM_CLIPBOARD", "file")
+    app = app_on(length=30, seed=4, delay_ms=0)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    path = data_dir() / "last-output.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.symlink_to(victim)
+
+    async def script(pilot) -> None:
+        await generate(pilot)
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: any(n.title == "Copy" for n in app._notifications), "the copy's notice")
+        [notice] = [n.message for n in app._notifications if n.title == "Copy"]
+        assert notice.startswith("Could not save the output") and "is a symbolic link" in notice
+
+    drive(app, script)
+    assert victim.read_text() == "precious" and path.is_symlink()
+
+
 def test_copy_sends_osc52_and_says_only_that_it_was_sent(app_on, monkeypatch: pytest.MonkeyPatch) -> None:
     """Inside tmux (set-clipboard external by default) nothing may reach the clipboard: the
     notice says the text was sent, not copied, and names the file it is also saved in."""
@@ -82,6 +181,7 @@ def test_copy_sends_osc52_and_says_only_that_it_was_sent(app_on, monkeypatch: py
         assert any("Nothing to copy" in n.message for n in app._notifications)
         await generate(pilot)
         await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: any(n.title == "Copy" for n in app._notifications), "the copy's notice")
         out = app.main.last_output()
         assert len(out) == 30 and app.clipboard == out
         path = data_dir() / "last-output.txt"
@@ -100,6 +200,7 @@ def test_copy_falls_back_to_a_file_and_says_so(app_on, monkeypatch: pytest.Monke
     async def script(pilot) -> None:
         await generate(pilot)
         await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: any(n.title == "Copy" for n in app._notifications), "the copy's notice")
         path = data_dir() / "last-output.txt"
         assert path.read_text() == app.main.last_output()
         [notice] = [n.message for n in app._notifications if n.title == "Copy"]

@@ -83,7 +83,7 @@ def test_an_output_is_never_one_of_the_inputs_by_any_name(tmp_path):
     for same in (data, tmp_path / "hard.txt", tmp_path / "sub" / ".." / "d.txt"):
         (tmp_path / "sub").mkdir(exist_ok=True)
         message = refused(check_output, same, "checkpoint", [("--data", data)])
-        assert "is the same file as --data" in message and "pass another path" in message
+        assert "is the same file as --data" in message and "choose another path" in message
 
 
 def test_an_unwritable_folder_is_named_before_anything_starts(tmp_path):
@@ -119,6 +119,23 @@ def test_atomic_write_keeps_the_old_file_when_the_write_fails(tmp_path):
             f.write(b"half")
             raise RuntimeError("the writer failed")
     assert out.read_bytes() == b"old" and stale_temporaries(out) == []
+
+
+def test_atomic_write_without_replace_never_replaces_what_appeared_meanwhile(tmp_path):
+    """replace=False (a save the user was not asked about): a file, or a link, made at the
+    name while the text was written is left alone, and no temporary stays behind."""
+    out = tmp_path / "notes.txt"
+    with atomic_write(out, "transcript", replace=False) as f:
+        f.write(b"new")
+    assert out.read_bytes() == b"new" and stale_temporaries(out) == []
+    for make in (lambda: out.write_text("theirs"), lambda: out.symlink_to(tmp_path / "elsewhere")):
+        out.unlink()
+        with pytest.raises(CheckpointError, match="exists now .* nothing was written"):
+            with atomic_write(out, "transcript", replace=False) as f:
+                f.write(b"mine")
+                make()
+        assert os.path.lexists(out) and not (out.is_file() and out.read_text() == "mine")
+        assert stale_temporaries(out) == []
 
 
 def test_stale_temporaries_are_only_ours(tmp_path):

@@ -41,7 +41,7 @@ def tree(folder: Path) -> dict[str, bytes | str]:
 def test_a_fifo_or_a_symlink_as_out_is_left_alone(corpus_file, workdir):
     os.mkfifo("f.pt")
     assert refused("-d", corpus_file, "-o", "f.pt") == (
-        "Error: checkpoint f.pt is a named pipe (FIFO); only a regular file may be replaced: pass another path")
+        "Error: checkpoint f.pt is a named pipe (FIFO); only a regular file may be replaced: choose another path")
     assert stat.S_ISFIFO(os.lstat("f.pt").st_mode)
     Path("target.pt").write_bytes(b"someone's file")
     Path("link.pt").symlink_to("target.pt")
