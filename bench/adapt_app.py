@@ -135,7 +135,8 @@ def app_leg(checkpoint: Path, home: Path, text: str, keys: int) -> tuple[float, 
             echoes.append(at - sent)
         app.wait(rb"(generating|done) \xc2\xb7 [0-9]+ chars", since, timeout=600)
         with app._lock:
-            rates = re.compile(rb"adapting \xc2\xb7 [0-9,]+/[0-9,]+ chars \xc2\xb7 ([0-9,]+) chars/s").findall(app.text, since)
+            shown = re.compile(rb"adapting \xc2\xb7 [0-9,]+/[0-9,]+ chars \xc2\xb7 ([0-9,]+) chars/s")
+            rates = shown.findall(app.text, since)
         if not rates:
             raise SystemExit("bench: the status line never showed the rate of adapting; use a longer --chars")
         return float(rates[-1].replace(b",", b"")), echoes
@@ -163,7 +164,8 @@ def main() -> None:
           f"{statistics.median(ratios):.2f}x")
 
     seed = (ROOT.parent / "shared" / "seed" / "char-lstm-lab.txt")
-    source = seed.read_text(encoding="utf-8", errors="ignore") if seed.is_file() else "KING:\nThe crown is mine.\n" * 200
+    source = (seed.read_text(encoding="utf-8", errors="ignore") if seed.is_file()
+              else "KING:\nThe crown is mine.\n" * 200)
     from core.checkpoint import load_checkpoint
 
     vocab = load_checkpoint(args.checkpoint).vocab

@@ -23,6 +23,7 @@ Textual; torch only once a read starts.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence
@@ -95,13 +96,19 @@ class Adaptation:
 
     @contextlib.contextmanager
     def reader(self, *, keep: bool = True, after: "tuple[State, int] | None" = None, sample: Sequence[int] = (),
-               note: Callable[[str], None] | None = None) -> Iterator["Adapter"]:
+               note: Callable[[str], None] | None = None, rate: float = 1.0) -> Iterator["Adapter"]:
         """The adapter, ready to read a new text: from the '\\n' start, or on from ``after``
         (the state after a context that ended with that id). With ``keep`` False nothing read
         in the block stays. ``sample``: ids to measure the gradient statistics on when the
         checkpoint has none (see :func:`core.adapt_stats.stats_for`; ``note`` is told first).
+        ``rate``: the step size, as a multiple of the settings' (the app's "adapt rate").
         Raises :class:`core.errors.CharLSTMError` when there is nothing to adapt with."""
+        from core.adapt import AdaptConfig
+
         adapter = self._adapter(sample, note)
+        base = self.config or AdaptConfig()
+        if adapter.config.step != base.step * rate:
+            adapter.configure(dataclasses.replace(base, step=base.step * rate))
         if after is None:
             adapter.restart()
         else:
@@ -137,7 +144,8 @@ class Adaptation:
 
             m = self.model
             model = m.session.sampler.model
-            stats = stats_for(model, m.checkpoint, m.info.path, list(sample), note=note)  # the weights are the trained ones
+            # Found by the weights' digest: they are the trained ones here, before any read.
+            stats = stats_for(model, m.checkpoint, m.info.path, list(sample), note=note)
             self.adapter = Adapter(model, stats, self.config or AdaptConfig(), start_id=m.vocab.newline_id,
                                    compare=True)
         return self.adapter

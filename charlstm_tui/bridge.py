@@ -379,9 +379,11 @@ class Generator:
         """Append edits: ``("reset",)``, ``("feed", text)``, ``("mark", run)`` (the run
         starts here), ``("rewind", run)`` (back to where ``run`` started),
         ``("rewind_to", pos)`` (back to session position ``pos``: a fork), or
-        ``("adapt", run, text, kind, what, on)``: the adapter reads ``text`` (``run``'s stop
-        ends the read, its ``reading`` shows the progress), from the '\n' start or, with
-        ``on``, on from the context's end; ``kind`` and ``what`` name it to the UI."""
+        ``("adapt", run, text, kind, what, on, rate)``: the adapter reads ``text`` (``run``'s
+        stop ends the read, its ``reading`` shows the progress), from the '\\n' start or,
+        with ``on``, on from the context's end, at ``rate`` (see
+        :meth:`~charlstm_tui.adaptation.Adaptation.reader`); ``kind`` and ``what`` name it
+        to the UI."""
         with self._ops_lock:
             self._ops.extend(ops)
 
@@ -474,7 +476,7 @@ class Generator:
         self.adapted(AdaptResult("reset", "", 0, 0, None, owner=model.adaptation))
         return True
 
-    def _adapt(self, model: LoadedModel, run: Run, text: str, kind: str, what: str, on: bool) -> None:
+    def _adapt(self, model: LoadedModel, run: Run, text: str, kind: str, what: str, on: bool, rate: float) -> None:
         """The queued "adapt" edit (the caller holds the run and session locks). Never
         raises: a failure is reported, and the edits after it still apply."""
         session = model.session
@@ -494,7 +496,7 @@ class Generator:
 
         read, error = 0, None
         try:
-            with model.adaptation.reader(after=after, sample=ids, note=note) as adapter:
+            with model.adaptation.reader(after=after, sample=ids, note=note, rate=rate) as adapter:
                 before, run.reading_since = adapter.chars_read, time.perf_counter()  # the adapter is ready
                 adapter.read(ids, stop=run.stop, progress=progress)
                 read = adapter.chars_read - before
@@ -642,13 +644,14 @@ def score(model: LoadedModel, text: str) -> tuple["TextScore", str]:
     return score_text(model.session.sampler.model, model.vocab, kept), dropped
 
 
-def score_adapting(generator: Generator, model: LoadedModel, text: str, *, keep: bool, stop: threading.Event,
+def score_adapting(generator: Generator, model: LoadedModel, text: str, *, keep: bool, rate: float,
+                   stop: threading.Event,
                    cancelled: Callable[[], bool], chunk: Callable[[str, list[float], list[float], int, int], None],
                    ) -> "tuple[TextScore, TextScore, str, AdaptSummary | None] | None":
     """F9's two readings of ``text`` at once: by the trained weights and adapting as it is
-    read (one :class:`~core.adapt.Adapter` read from the '\n' start, so both by the same
+    read (one :class:`~core.adapt.Adapter` read from the '\\n' start, so both by the same
     arithmetic; the adapted one from the weights as they are, adapted or not). What was
-    learned stays only with ``keep`` (Adapt on). Runs in a worker: waits for the run in
+    learned stays only with ``keep`` (Adapt on); ``rate``: the adapt rate. Runs in a worker: waits for the run in
     flight to end (the generator's run lock); hands each piece read to ``chunk(text,
     static, adapted, done, total)`` (surprise in nats), and ends early at ``stop``.
 
@@ -670,7 +673,7 @@ def score_adapting(generator: Generator, model: LoadedModel, text: str, *, keep:
         if not held:
             return None
         before = model.adaptation.summary()
-        with model.adaptation.reader(keep=keep, sample=ids) as adapter:
+        with model.adaptation.reader(keep=keep, sample=ids, rate=rate) as adapter:
             piece = adapter.config.segment * 40  # whole segments: the same reading as in one go
             for start in range(0, len(ids), piece):
                 if stop.is_set() or cancelled():

@@ -281,7 +281,7 @@ class MainScreen(FrameFlusher, Screen):
         if not (self.settings.adapt and text):
             return []
         run.reading = (0, len(text))  # the status line says so from the first frame
-        return [("adapt", run, text, "prompt", "the prompt", on)]
+        return [("adapt", run, text, "prompt", "the prompt", on, self.settings.adapt_rate)]
 
     def action_regenerate(self) -> None:
         """Sample the last run again from where it started (same prompt, same state)."""
@@ -433,7 +433,7 @@ class MainScreen(FrameFlusher, Screen):
         if self.run is not None and self.run.kind != "adapt":
             self._generated = self.run
         run = Run("adapt", reading=(0, len(kept)))
-        self.generator.queue(("adapt", run, kept, "file", path.name, False))
+        self.generator.queue(("adapt", run, kept, "file", path.name, False, self.settings.adapt_rate))
         self.notify(f"Reading {path.name} ({len(kept):,} characters) into the model. Esc stops; what it read "
                     "is kept.", title="Adapt")
         self.start(run)

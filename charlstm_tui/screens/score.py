@@ -210,10 +210,10 @@ class ScoreScreen(Screen):
             view.clear()
             view.loading = True
             view.border_subtitle = "reading…"
-        self._score(self._request, model, text, self.kept, self._stop)
+        self._score(self._request, model, text, self.kept, self.app.main.settings.adapt_rate, self._stop)
 
     @work(thread=True, exclusive=True, group="score", exit_on_error=False)
-    def _score(self, request: int, model, text: str, keep: bool, stop: threading.Event) -> None:
+    def _score(self, request: int, model, text: str, keep: bool, rate: float, stop: threading.Event) -> None:
         from core.errors import CharLSTMError
 
         worker = get_current_worker()
@@ -223,7 +223,7 @@ class ScoreScreen(Screen):
 
         try:
             try:
-                out = score_adapting(self.app.main.generator, model, text, keep=keep, stop=stop,
+                out = score_adapting(self.app.main.generator, model, text, keep=keep, rate=rate, stop=stop,
                                      cancelled=lambda: worker.is_cancelled, chunk=chunk)
             except CharLSTMError as e:  # the model cannot adapt here: the trained weights' score alone
                 result, dropped = score(model, text)

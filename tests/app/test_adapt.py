@@ -80,7 +80,8 @@ def test_with_adapt_on_the_prompt_is_read_first_and_the_adapted_weights_reach_ge
         assert main.adapted is not None and main.adapted.chars == len(POEM)
         assert main.adapted.gain is not None and main.adapted.gain > 0
         status = screen_lines(app)[-2]
-        assert f"adapted {len(POEM):,}: −{main.adapted.gain:.2f} bits/char" in status, status  # 80 columns: the short form
+        # At 80 columns, the short form.
+        assert f"adapted {len(POEM):,}: −{main.adapted.gain:.2f} bits/char" in status, status
         assert "^G unadapt" in screen_lines(app)[-1]
         # Ctrl+G: the trained weights back, here and where it samples: the same run again
         # (Ctrl+R, same seed) is the static model's. Adapt off, so the prompt is not read again.
@@ -207,16 +208,18 @@ def test_ctrl_g_with_nothing_adapted_says_so_and_the_palette_has_the_commands(ap
     drive(app, script)
 
 
-def core_reading(checkpoint: Path, text: str):
-    """Core's adapter, comparing, reading ``text`` from the '\\n' start with the default settings."""
-    from core.adapt import Adapter
+def core_reading(checkpoint: Path, text: str, **config):
+    """Core's adapter, comparing, reading ``text`` from the '\\n' start with the default settings
+    (or ``config``'s)."""
+    from core.adapt import AdaptConfig, Adapter
     from core.adapt_stats import stats_for
     from core.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(checkpoint)
     model = ckpt.build_model()
     ids = ckpt.vocab.encode(text)
-    adapter = Adapter(model, stats_for(model, ckpt, checkpoint, ids), start_id=ckpt.vocab.newline_id, compare=True)
+    adapter = Adapter(model, stats_for(model, ckpt, checkpoint, ids), AdaptConfig(**config),
+                      start_id=ckpt.vocab.newline_id, compare=True)
     return adapter.read(ids)
 
 
@@ -304,5 +307,25 @@ def test_a_model_loaded_mid_read_starts_unadapted(app_on, tiny_checkpoint, tmp_p
         assert old.adaptation.summary() is not None  # the old model did learn...
         assert main.adapted is None and "adapted" not in screen_lines(app)[-2]  # ...the new one did not
         assert same_weights(main.model.session.sampler.model, trained_weights(tiny_checkpoint))
+
+    drive(app, script)
+
+
+def test_the_adapt_rate_scales_the_step_of_every_read(app_on, tiny_checkpoint) -> None:
+    """At adapt rate 3 a prompt is read as core reads it with three times the default step."""
+    from core.adapt import AdaptConfig
+
+    app = app_on(adapt=True, adapt_rate=3.0, length=1, seed=1, delay_ms=0)
+
+    async def script(pilot) -> None:
+        main = app.main
+        await paste(pilot, POEM)
+        await pilot.press("enter")
+        await finished(pilot)
+        adapter = main.model.adaptation.adapter
+        assert adapter.config.step == pytest.approx(3 * AdaptConfig().step)
+        want = core_reading(tiny_checkpoint, POEM, step=3 * AdaptConfig().step)
+        assert main.adapted.gain == pytest.approx(sum(a - b for a, b in zip(want.static, want.surprise))
+                                                  / len(POEM) / math.log(2), rel=1e-6)
 
     drive(app, script)
