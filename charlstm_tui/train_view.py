@@ -42,9 +42,10 @@ def step_line(e: Any) -> str:
             f"elapsed {duration(e.elapsed)}  eta {duration(e.eta)}")
 
 
-def done_line(e: Any) -> str:
+def done_line(e: Any, path: str | None = None) -> str:
+    """How a run ended, in one line; ``path`` shows the checkpoint's path another way."""
     best = f"best val {e.best_val_loss:.4f}" if e.best_val_loss is not None else "not evaluated"
-    saved = f"saved {e.path}" if e.path else "nothing saved"
+    saved = f"saved {path or e.path}" if e.path else "nothing saved"
     return f"{e.reason}: {e.step:,} steps in {duration(e.elapsed)}, {best}; {saved}"
 
 

@@ -38,7 +38,7 @@ from textual.worker import get_current_worker
 from ..messages import TrainingEnded, TrainingProgress, TrainTextChecked
 from ..widgets.keybar import KeyBar
 from ..widgets.loss_chart import LossChart
-from ..widgets.status import human
+from ..widgets.status import PartsLine, human
 from .checkpoint import PathSuggester
 
 if TYPE_CHECKING:
@@ -168,6 +168,14 @@ def parse_budget(value: str) -> float | None:
     return minutes
 
 
+def shown_path(path: Path) -> str:
+    """``path`` with the home folder as ``~``: shorter on a narrow screen, as exact."""
+    try:
+        return "~/" + str(path.relative_to(Path.home()))
+    except ValueError:
+        return str(path)
+
+
 def models_dir() -> Path:
     """Where models trained in the app go: ``<data dir>/models``."""
     from core.paths import data_dir
@@ -254,6 +262,7 @@ class TrainScreen(Screen):
         self._answered = 0  # ...and the latest one answered
         self._armed: tuple[str, float] | None = None  # (key, when) of a first press waiting for its second
         self._path_timer: Timer | None = None
+        self._done_line = ""  # what the last run did, for the message line
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="train-setup"):
@@ -277,16 +286,18 @@ class TrainScreen(Screen):
                 with Horizontal(id="train-buttons"):
                     yield Button("Start", id="train-start", variant="primary", compact=True)
                     yield Button("Stop", id="train-stop", variant="error", compact=True, disabled=True)
-                    yield Button("Load", id="train-load", variant="success", compact=True)
         yield LossChart("Loss curves appear here once training starts.", id="train-chart")
         with Horizontal(id="train-progress-row"):
             yield ProgressBar(total=100, show_eta=False, id="train-progress")
-            yield Static("", id="train-stats")
+            yield PartsLine(id="train-stats")
         yield Static(HINT, id="train-message", markup=False)
+        with Horizontal(id="train-offer"):  # shown while a trained model waits to be loaded
+            yield Button("Load", id="train-load", variant="success", compact=True)
+            yield Static("the model in use stays until then", id="train-offer-note")
         yield KeyBar()
 
     def on_mount(self) -> None:
-        self.query_one("#train-load").display = False  # shown while a trained model waits to be loaded
+        self.query_one("#train-offer").display = False
         self.query_one("#train-source").border_title = "Text"
         self.query_one("#train-about").border_title = "About the text"
         self.query_one("#train-recipe").border_title = "Recipe"
@@ -438,7 +449,7 @@ class TrainScreen(Screen):
         self.job = Job(self.info, self.preset, budget, checkpoint_path(self.info.path, self.preset))
         self.chart.clear()
         self.query_one("#train-progress", ProgressBar).update(progress=0)
-        self.query_one("#train-stats", Static).update("starting…")
+        self.query_one("#train-stats", PartsLine).show("starting…")
         self._say(f"Training on {self.info.path.name} ({self.preset}); it will be saved as {self.job.out}")
         self._set_state("running")
         self._train(self.job)
@@ -495,13 +506,17 @@ class TrainScreen(Screen):
     def offer(self, path: Path | None) -> None:
         """Show (``path``) or hide (None) the Load button for a trained model that waits."""
         button = self.query_one("#train-load", Button)
-        button.display = path is not None
+        offered = self.query_one("#train-offer").display
+        self.query_one("#train-offer").display = path is not None
         if path is not None:
             button.label = f"Load {path.name}"
             if self.is_current:
                 button.focus()
-        elif self.is_current and self.focused is button:
+            return
+        if self.is_current and self.focused is button:
             self.query_one("#train-path", Input).focus()
+        if offered and self._done_line:
+            self._say(f"{self._done_line}. Loaded into the app: Esc to generate with it.", "ok")
 
     def footer_keys(self) -> list[tuple[str, str]]:
         """The footer's keys, most wanted first."""
@@ -584,9 +599,11 @@ class TrainScreen(Screen):
         if e.kind == "eval" and e.val_loss is not None:
             chart.add("val", [(e.step, e.val_loss)])
         self.query_one("#train-progress", ProgressBar).update(progress=100 * e.fraction)
-        # The losses are in the chart's legend; this line says how fast and how long.
-        self.query_one("#train-stats", Static).update(
-            f"{human(e.tokens_per_s)} tok/s · ETA {duration(e.eta)} · {duration(e.elapsed)} elapsed · step {e.step:,}")
+        # The losses are in the chart's legend; this line says where, how long and how fast,
+        # in whole parts, as many as fit.
+        self.query_one("#train-stats", PartsLine).show(
+            f"step {e.step:,}", f"ETA {duration(e.eta)}", f"{human(e.tokens_per_s)} tok/s",
+            f"{duration(e.elapsed)} elapsed")
         self.app.main.status.show_training(f"training {100 * e.fraction:.0f}%")
 
     @on(TrainingEnded)
@@ -605,11 +622,11 @@ class TrainScreen(Screen):
             self._say("Stopped before the first step: nothing was saved.")
             return
         self.out = Path(done.path)
+        self._done_line = done_line(done, shown_path(self.out))
         if self.app.training_done(self.out):
-            self._say(f"{done_line(done)}. Loaded into the app: Esc to generate with it.", "ok")
+            self._say(f"{self._done_line}. Loaded into the app: Esc to generate with it.", "ok")
         else:
-            self._say(f"{done_line(done)}. Text is being generated, so the model in use stays until you "
-                      "load this one (Enter on Load).", "ok")
+            self._say(f"{self._done_line}. Text was being generated: load it below when you want it.", "ok")
 
     def on_unmount(self) -> None:
         # The app is quitting mid-run: the trainer ends after its step (and saves), so

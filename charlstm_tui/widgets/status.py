@@ -81,3 +81,22 @@ class StatusBar(Widget):
         speed = f" · {rate:,.0f} chars/s" if rate else ""
         self._run_forms = (f"{state} · {count:,} chars{speed}", f"{state} · {count:,} chars", state)
         self.run_text = self._run_forms[0]
+
+
+class PartsLine(Widget):
+    """One row of parts joined by " · ", as many whole parts as fit, in their order (the
+    first matters most): a narrow screen drops the last ones rather than cut one."""
+
+    parts: reactive[tuple[str, ...]] = reactive(())
+
+    def show(self, *parts: str) -> None:
+        self.parts = parts
+
+    def render(self) -> Text:
+        width, line = self.size.width, ""
+        for part in self.parts:
+            longer = f"{line} · {part}" if line else part
+            if len(longer) > width:
+                break
+            line = longer
+        return Text(line, no_wrap=True, overflow="crop")

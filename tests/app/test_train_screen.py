@@ -20,7 +20,7 @@ from core.checkpoint import load_checkpoint
 from core.paths import data_dir
 from core.train import last_path
 
-from .conftest import drive, expected, type_text, wait_for
+from .conftest import drive, expected, screen_lines, type_text, wait_for
 
 BUDGET = "0.04"  # minutes: 2.4 s of training, then the final evaluation
 
@@ -287,8 +287,12 @@ def test_default_budget_is_the_quick_presets_time_limit() -> None:
     assert DEFAULT_BUDGET == QUICK.time_limit
 
 
+@pytest.mark.parametrize("size", [(80, 24), (200, 50)])
 def test_a_training_that_ends_mid_run_offers_its_model_and_takes_nothing_away(app_on, corpus_file: Path,
-                                                                               tiny_checkpoint: Path) -> None:
+                                                                               tiny_checkpoint: Path, size) -> None:
+    """The model is offered, not swapped in; F6 shows the Load button, whole and on screen
+    (it sat hidden in the Recipe's button row, with only its focus for Enter to find), and
+    the whole screen fits: the footer on the last row, the stats line ends in whole parts."""
     app = app_on(length=100_000, delay_ms=2, seed=4)
 
     async def script(pilot) -> None:
@@ -311,10 +315,19 @@ def test_a_training_that_ends_mid_run_offers_its_model_and_takes_nothing_away(ap
         await wait_for(pilot, lambda: run.count > count + 20, "the run still streaming")
         # F6 then Enter loads it (the Train screen's Load button has the focus).
         await pilot.press("f6")
+        await pilot.pause()
         assert app.screen is screen and app.focused is screen.query_one("#train-load")
+        lines = screen_lines(app)
+        label = f"Load {screen.out.name}"
+        assert any(label in line for line in lines), "the Load button is not on screen"
+        assert "load it below" in screen.message
+        assert lines[-1].lstrip().startswith("F5 start"), "the footer is off screen"
+        stats = next(line for line in lines if "ETA" in line)
+        assert re.search(r"step [\d,]+( · |\s*$)", stats), stats  # never "· step" without its number
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.main.model.info.path == screen.out, "the trained model")
         assert run.finished == "stopped"  # the user chose to swap: the run ends there
         assert app.main.status.train_text == "" and app.trained is None
+        assert "Loaded into the app" in screen.message and not screen.query_one("#train-offer").display
 
-    drive(app, script)
+    drive(app, script, size=size)
