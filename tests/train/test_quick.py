@@ -18,21 +18,31 @@ def test_quick_is_a_preset_bounded_by_time():
 
 
 @pytest.mark.parametrize(("n_chars", "expected"), [
-    (3_000, (64, 32, 0.1, 16)),  # a poem
-    (19_999, (64, 32, 0.1, 16)),
-    (20_000, (128, 64, 0.1, 16)),  # a diary
-    (150_000, (128, 64, 0.1, 16)),
-    (1_115_394, (192, 256, 0.0, 8)),  # Tiny Shakespeare: plan_quick then sizes it by this machine's speed
-    (50_000_000, (192, 256, 0.0, 8)),  # large: the time budget, not the text, bounds the model
+    (3_000, (64, 32, 16, 0.1, 0.3)),  # a poem
+    (19_999, (64, 32, 16, 0.1, 0.3)),
+    (20_000, (128, 64, 16, 0.1, 0.3)),  # a diary
+    (150_000, (128, 64, 16, 0.1, 0.3)),
+    (1_115_394, (192, 256, 8, 0.0, 0.0)),  # Tiny Shakespeare: plan_quick then sizes it by this machine's speed
+    (50_000_000, (192, 256, 8, 0.0, 0.0)),  # large: the time budget, not the text, bounds the model
 ])
 def test_quick_sizes_grow_with_the_corpus(n_chars, expected):
-    assert quick_sizes(n_chars) == expected
+    sizes = quick_sizes(n_chars)
+    assert tuple(sizes[k] for k in ("n_embd", "block_size", "batch_size", "dropout", "weight_drop")) == expected
 
 
 def test_sizes_never_shrink_as_the_corpus_grows():
     sizes = [quick_sizes(n) for n in (10, 1_000, 20_000, 200_000, 1_000_000, 10**9)]
-    assert [s[0] for s in sizes] == sorted(s[0] for s in sizes)
-    assert [s[1] for s in sizes] == sorted(s[1] for s in sizes)
+    assert [s["n_embd"] for s in sizes] == sorted(s["n_embd"] for s in sizes)
+    assert [s["block_size"] for s in sizes] == sorted(s["block_size"] for s in sizes)
+
+
+def test_a_small_text_gets_at_most_25_passes():
+    config, message = adapt_quick(QUICK, 46_000)  # 41,400 train chars, 16 x 64 a step
+    assert config.max_iters == 1_011 and message.endswith(", 1.4 min, at most 1,011 steps")
+    big, message = adapt_quick(QUICK, 1_115_394)
+    assert big.max_iters == QUICK.max_iters and "at most" not in message  # the clock ends it first
+    pinned, _ = adapt_quick(replace(QUICK, max_iters=50_000), 46_000, explicit={"max_iters"})
+    assert pinned.max_iters == 50_000
 
 
 @pytest.mark.parametrize("n_chars", [40, 300, 1_000, 5_000])
@@ -47,8 +57,8 @@ def test_adapt_quick_says_what_it_chose():
     assert (config.n_embd, config.block_size, config.dropout) == (192, 256, 0.0)
     assert message == "quick preset for 1,115,394 chars: 1x192 LSTM, batch 8 x block 256, dropout 0, 1.4 min"
     medium, message = adapt_quick(QUICK, 60_000)
-    assert (medium.n_embd, medium.block_size, medium.dropout) == (128, 64, 0.1)
-    assert "1x128 LSTM, batch 16 x block 64, dropout 0.1" in message
+    assert (medium.n_embd, medium.block_size, medium.dropout, medium.weight_drop) == (128, 64, 0.1, 0.3)
+    assert "1x128 LSTM, batch 16 x block 64, dropout 0.1, weight drop 0.3, 1.4 min, at most 1,319 steps" in message
 
 
 def test_options_the_user_set_win():

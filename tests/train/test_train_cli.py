@@ -81,7 +81,7 @@ def test_quick_preset_adapts_to_the_text_and_ends_by_its_time_limit(corpus_file,
     result = invoke("train", "--data", corpus_file, "--out", "q.pt", "--preset", "quick", "--time-limit", "0.02",
                     "--device", "cpu")
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("quick preset for 15,651 chars: 1x64 LSTM, batch 16 x block 32, dropout 0.1, 0.02 min\n")
+    assert result.stdout.startswith("quick preset for 15,651 chars: 1x64 LSTM, batch 16 x block 32, dropout 0.1, weight drop 0.3, 0.02 min, at most 688 steps\n")
     assert re.search(r"^time limit: [\d,]+ steps in 0:0[12], best val \d\.\d{4}; saved q\.pt$", result.stdout, re.M)
     last = load_state(last_path(Path("q.pt")))
     assert last.history[-1]["step"] == last.step  # the last weights were evaluated
