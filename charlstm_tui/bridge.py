@@ -185,6 +185,7 @@ class Run:
     reading: tuple[int, int] | None = None  # (done, total) characters while the adapter reads, before any text
     reading_since: float | None = None  # when that read started
     note: str = ""  # what the read is doing first, if anything (measuring gradient statistics)
+    headed: bool = False  # the rule above its text is its own (it says the settings it started with)
 
     def rate(self) -> float | None:
         """Characters per second reaching the screen since the run started."""

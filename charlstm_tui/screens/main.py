@@ -250,7 +250,7 @@ class MainScreen(FrameFlusher, Screen):
         self.context_start = out.transcript.end
         self.explorer.reset()
         out.append(kept, PROMPT)
-        run = Run("new", out_start=out.transcript.end)
+        run = Run("new", out_start=out.transcript.end, headed=True)
         self.generator.queue(("reset",), *self._adapt_ops(run, kept, on=False), ("feed", kept), ("mark", run))
         self.start(run)
 
@@ -296,9 +296,17 @@ class MainScreen(FrameFlusher, Screen):
             self.notify(f"The seed is fixed ({self.settings.seed}), so this run repeats the last one exactly. "
                         "Blank the seed (F2) for a new sample.", title="Regenerate")
         self._stop_current()
-        self.output.truncate(last.out_start)
+        out = self.output
+        out.truncate(last.out_start)
         self.explorer.branches.drop_from(last.out_start)
-        run = Run("regenerate", out_start=last.out_start)
+        run = Run("regenerate", out_start=last.out_start, headed=last.headed)
+        label = self._rule_label()  # the settings this run samples with, above its text
+        if out.rule_label(last.out_start) != label:
+            if run.headed:
+                out.relabel(last.out_start, label)
+            else:  # a continuation under another run's rule: a rule of its own
+                out.add_rule(label)
+                run.headed = True
         self.generator.queue(("rewind", last), ("mark", run))
         self.start(run)
 

@@ -58,6 +58,19 @@ class OutputView(ScrollView, can_focus=True):
         self.transcript.add_rule(label)
         self._relayout(max(0, len(self.transcript.lines) - 2), follow)
 
+    def rule_label(self, pos: int) -> str | None:
+        """The label of the rule the text at ``pos`` sits under (None: no rule)."""
+        index = self.transcript.rule_before(pos)
+        return None if index is None else self.transcript.lines[index].rule
+
+    def relabel(self, pos: int, label: str) -> None:
+        """Say ``label`` on the rule the text at ``pos`` sits under."""
+        index = self.transcript.rule_before(pos)
+        if index is not None:
+            self.transcript.lines[index].rule = label
+            self._cache.clear()
+            self.refresh()
+
     def truncate(self, pos: int) -> None:
         """Drop the text from position ``pos`` on."""
         self.transcript.truncate(pos)

@@ -148,6 +148,11 @@ class Transcript:
         else:
             self.lines.append(Line(rule=label))
 
+    def rule_before(self, pos: int) -> int | None:
+        """The index of the rule line the text at ``pos`` sits under, or None."""
+        index = self.locate(max(self.start, min(pos, self.end)))[0]
+        return next((i for i in range(index, -1, -1) if self.lines[i].rule is not None), None)
+
     def _trim(self) -> None:
         # Drop whole lines down to 90% of the limit, so this runs rarely.
         target = int(self.max_chars * 0.9)

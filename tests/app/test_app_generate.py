@@ -506,3 +506,38 @@ def test_top_k_top_p_and_window_generate_what_core_does(app_on, tiny_checkpoint,
         assert t.kinds_probs(t.end - 150, t.end)[1] == pytest.approx(probs, abs=1e-6)
 
     drive(app, script)
+
+
+def test_regenerate_says_the_settings_it_samples_with(app_on, tiny_checkpoint) -> None:
+    """Ctrl+R after F4: the run's rule (and the saved transcript) says the new temperature,
+    and the text is what core samples at it; a regenerated continuation gets a rule of its own."""
+    from .conftest import expected
+
+    app = app_on(length=40, seed=1, delay_ms=0, temperature=0.8)
+
+    async def script(pilot) -> None:
+        main = app.main
+        t = main.output.transcript
+        await type_text(pilot, "KING:")
+        await pilot.press("enter")
+        await finished(pilot)
+        await pilot.press("ctrl+r")
+        await finished(pilot)
+        for _ in range(8):
+            await pilot.press("f4")
+        assert main.settings.temperature == 1.2
+        await pilot.press("ctrl+r")
+        await finished(pilot)
+        plain = t.plain()
+        assert plain.startswith("── tiny · T 1.20 · stateful · seed 1 ──\nKING:") and "T 0.80" not in plain
+        assert t.text() == "KING:" + expected(tiny_checkpoint, "KING:", length=40, seed=1, temperature=1.2)
+        await pilot.press("ctrl+n")
+        await finished(pilot)
+        await pilot.press("f3")
+        await pilot.press("ctrl+r")  # the continuation again, at T 1.15: under a rule that says so
+        await finished(pilot)
+        plain = t.plain()
+        assert plain.count("── tiny · T 1.20") == 1 and plain.count("── tiny · T 1.15 · stateful · seed 1 ──") == 1
+        assert plain.index("T 1.20") < plain.index("T 1.15") and len(t.text()) == 85
+
+    drive(app, script)
