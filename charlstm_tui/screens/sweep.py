@@ -76,7 +76,9 @@ class SweepScreen(FrameFlusher, Screen):
         self.temperatures: list[float] = list(DEFAULT_TEMPERATURES)  # of the columns on screen
         self.seed: int | None = None  # the seed of the sweep on screen
         self._out_start = 0  # where the generated text starts in each column's transcript
-        self._swept: tuple[LoadedModel, list[int]] | None = None  # the model and prompt ids of the sweep on screen
+        # The model and prompt ids of the sweep on screen, until its measure starts: a run's
+        # end is settled twice (its GenerationEnded and the ticker's last frame), measured once.
+        self._swept: tuple[LoadedModel, list[int]] | None = None
         self.bits: list[float] = []  # per column, once measured: bits/char of its text at T=1
 
     # -- layout ------------------------------------------------------------------------
@@ -241,8 +243,9 @@ class SweepScreen(FrameFlusher, Screen):
     def _settle(self) -> None:
         self._show_subtitles()
         run = self.run
-        if run is not None and run.finished and run.count and self._swept is not None and not self.bits:
-            self._measure(run, *self._swept, self.streams())
+        if run is not None and run.finished and run.count and self._swept is not None:
+            swept, self._swept = self._swept, None
+            self._measure(run, *swept, self.streams())
 
     @work(thread=True, exclusive=True, group="sweep-measure", exit_on_error=False)
     def _measure(self, run: Run, model: LoadedModel, ids: list[int], streams: list[str]) -> None:

@@ -80,7 +80,7 @@ def test_train_on_a_tiny_corpus_then_generate_from_it(app_on, corpus_file: Path,
         await pilot.press("f5")  # one press only asks for a second: F5 is the heat-map elsewhere
         assert screen.state == "setup" and "Press F5 again to start training on plays.txt" in screen.message
         await pilot.press("f5")
-        assert screen.state == "running"
+        assert screen.state in ("running", "done")  # a quick run of a tiny text may end at once
         await trained(pilot, screen)
         assert screen.state == "done", screen.message
         out = screen.out
