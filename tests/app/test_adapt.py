@@ -204,6 +204,10 @@ def test_ctrl_g_with_nothing_adapted_says_so_and_the_palette_has_the_commands(ap
         await app.run_action("toggle_adapt")
         assert app.main.settings.adapt
         assert "Adapt off" in {c.title for c in app.get_system_commands(app.screen)}
+        await pilot.press("f1")
+        await pilot.pause()
+        keys = app.screen.keys_text(width=140)
+        assert "Unadapt: back to the trained weights" in keys
 
     drive(app, script)
 

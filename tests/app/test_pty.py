@@ -149,3 +149,35 @@ def test_80x24_enter_while_loading_a_burst_of_f4_and_ctrl_q_mid_run(tmux, tiny_c
     t.keys("C-q")
     t.wait(lambda s: t.dead(), "the app to exit", timeout=15)
     print(f"Ctrl+Q mid-run to exit: {time.monotonic() - start:.2f} s")
+
+
+def test_80x24_adapt_to_a_paste_then_ctrl_q_mid_adaptation(tmux, tiny_checkpoint: Path, tmp_path: Path) -> None:
+    """Adapt on: a pasted prompt is read first (the status line says so), and Ctrl+Q while
+    a long paste is being read gives the shell back at once."""
+    from .test_adapt import POEM
+
+    t = tmux("--checkpoint", str(tiny_checkpoint), settings={"adapt": True, "length": 30, "delay_ms": 0, "seed": 1},
+             size=(80, 24))
+    t.wait(lambda s: "ready · 0 chars" in s, "the model to load")
+
+    def paste(text: str) -> None:
+        path = tmp_path / "paste.txt"
+        path.write_text(text, encoding="utf-8")
+        t.tmux("load-buffer", "-b", "p", str(path))
+        t.tmux("paste-buffer", "-p", "-b", "p", "-t", "t")  # bracketed, as a terminal pastes
+
+    paste(POEM)
+    t.wait(lambda s: "the moon go sailing home." in s, "the paste in the prompt")
+    t.keys("Enter")
+    screen = t.wait(lambda s: "done · 30 chars" in s, "the run")
+    status = screen.splitlines()[-2]
+    assert f"adapted {len(POEM)}:" in status and "bits/char" in status, screen
+    assert "^G unadapt" in screen.splitlines()[-1]
+    paste(POEM * 60)
+    t.wait(lambda s: s.count("The owl and the moon") >= 3, "the long paste in the prompt")
+    t.keys("Enter")
+    t.wait(lambda s: "adapting ·" in s.splitlines()[-2], "the read under way")
+    start = time.monotonic()
+    t.keys("C-q")
+    t.wait(lambda s: t.dead(), "the app to exit mid-read", timeout=15)
+    print(f"Ctrl+Q mid-adaptation: the app exited in {time.monotonic() - start:.2f} s")
