@@ -54,7 +54,7 @@ PRESETS = {  # name -> (radio label, tooltip)
     "lab": ("lab · the notebook's", "The original lab's recipe exactly: 1x512, batch 128 x 256, lr 3e-4, "
             "10,000 steps."),
 }
-DEFAULT_BUDGET = 1.4  # minutes: core.quick.QUICK.time_limit (a test keeps them equal)
+DEFAULT_BUDGET = 1.55  # minutes: core.quick.QUICK.time_limit (a test keeps them equal)
 UPDATE_EVERY = 0.1  # seconds: at most ~10 progress messages a second reach the UI
 CONFIRM = 3.0  # seconds in which a second F5 or F8 confirms the first
 PREVIEW_LINES = 12
