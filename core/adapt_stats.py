@@ -3,7 +3,7 @@
 They are measured once per checkpoint and kept, looked for in this order:
 
 1. in the checkpoint itself: ``charlstm-tui train`` stores them in the files it writes;
-2. in a sidecar beside it, ``NAME.adapt.pt`` (the bundled model ships one);
+2. in a sidecar beside it, ``NAME.adapt.pt`` (:func:`write_sidecar`, for a checkpoint made before 1.);
 3. in the user cache, ``$XDG_CACHE_HOME/charlstm-tui/adapt/``, keyed by the weights' digest.
 
 Otherwise they are measured now, on the checkpoint's training text where it names one that

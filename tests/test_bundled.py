@@ -35,8 +35,7 @@ def test_bundled_checkpoint_is_small_and_complete(bundled) -> None:
 
 
 def test_the_bundled_gradient_statistics_are_for_the_bundled_weights(bundled) -> None:
-    """After a new bundled model: python -c "from core.adapt_stats import write_sidecar;
-    write_sidecar('checkpoints/shakespeare.pt', '../shared/data/tinyshakespeare.txt')"."""
+    """charlstm-tui train stored them in the file: the app never waits to measure them."""
     from core.adapt_stats import stats_for
 
     ckpt, model = bundled
