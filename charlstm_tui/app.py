@@ -228,10 +228,14 @@ class CharLSTMApp(App[None]):
         else:
             self.push_screen(name)
 
-    def action_sweep(self) -> None:
-        """Open the temperature sweep: one prompt at several temperatures, side by side."""
+    async def action_sweep(self) -> None:
+        """Open the temperature sweep: one prompt at several temperatures, side by side;
+        on it, sweep again (F7 means the sweep on every screen)."""
         from .screens.sweep import SweepScreen
 
+        if isinstance(self.screen, SweepScreen):
+            await self.screen.action_sweep_again()
+            return
         self._show_view("sweep", lambda: SweepScreen(id="sweep"))
 
     def action_score(self) -> None:

@@ -66,7 +66,7 @@ class SweepScreen(FrameFlusher, Screen):
 
     BINDINGS = [
         Binding("escape", "stop_or_back", "Stop / back"),
-        Binding("f5", "sweep", "Sweep again"),
+        Binding("f7", "sweep_again", "Sweep again"),  # F7 means the sweep everywhere (the app's key calls this here)
     ]
 
     def __init__(self, id: str | None = None) -> None:
@@ -146,13 +146,13 @@ class SweepScreen(FrameFlusher, Screen):
     # -- actions -------------------------------------------------------------------------
     @on(PromptArea.Submitted)
     async def _submitted(self) -> None:
-        await self.action_sweep()
+        await self.action_sweep_again()
 
     @on(Input.Submitted)
     async def _input_submitted(self) -> None:
-        await self.action_sweep()
+        await self.action_sweep_again()
 
-    async def action_sweep(self) -> None:
+    async def action_sweep_again(self) -> None:
         """Start a sweep of the prompt at every temperature (stopping the one running)."""
         model = self.app.main.model
         if model is None:

@@ -217,3 +217,26 @@ def test_every_column_is_measured_the_same_way(app_on, tiny_checkpoint) -> None:
         assert screen.bits[-1] == max(screen.bits)  # and T 1.2 the least likely
 
     drive(app, script)
+
+
+def test_f7_on_the_sweep_screen_sweeps_again_as_the_footer_says(app_on) -> None:
+    """F7 means the sweep on every screen: it opens it, and on it sweeps again (the footer
+    said "F7 sweep again" while F7 did nothing there); F5 is the heat-map's key, not this."""
+    from .conftest import screen_lines
+
+    app = app_on(delay_ms=0)
+
+    async def script(pilot) -> None:
+        screen = await open_sweep(pilot, length=20, seed=3)
+        await pilot.press("enter")
+        await sweep_done(pilot, screen)
+        first = screen.run
+        assert "F7 sweep again" in screen_lines(app)[-1]
+        await pilot.press("f5")
+        await pilot.pause()
+        assert screen.run is first
+        await pilot.press("f7")
+        await sweep_done(pilot, screen)
+        assert app.screen is screen and screen.run is not first and screen.run.finished == "done"
+
+    drive(app, script)
