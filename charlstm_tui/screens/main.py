@@ -18,6 +18,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.notifications import Notification
 from textual.reactive import var
 from textual.screen import Screen
 from textual import events
@@ -128,6 +129,7 @@ class MainScreen(FrameFlusher, Screen):
         self._told_seed: int | None = None  # the fixed seed Ctrl+R last said repeats a run
         self.adapted: AdaptSummary | None = None  # the model's adaptation, as the last read or reset left it
         self._generated: Run | None = None  # the run on screen before an "adapt" run took its place
+        self._setting_notice: Notification | None = None  # the notice a key's setting change put up last
 
     @property
     def generating(self) -> bool:
@@ -501,6 +503,7 @@ class MainScreen(FrameFlusher, Screen):
             return
         panel.can_focus_children = True
         self.add_class("-settings-open")
+        self._say_setting(None)  # the panel shows the values now
         panel.input_for("temperature").focus()
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
@@ -605,7 +608,31 @@ class MainScreen(FrameFlusher, Screen):
         presses counts every one."""
         from ..settings import CONTROL
 
-        self.change(**{name: CONTROL[name].stepped(getattr(self.settings, name), n)})
+        option, old = CONTROL[name], getattr(self.settings, name)
+        self.change(**{name: option.stepped(old, n)})
+        if self.panel.display:
+            self._say_setting(None)  # the panel shows it: an older notice would contradict it
+            return
+        # Folded away (a narrow terminal) or in the inspector's place: say it.
+        new = getattr(self.settings, name)
+        limit = "" if new != old or not n else " (highest)" if n > 0 else " (lowest)"
+        self._say_setting(f"{option.label} {option.show(new)}{limit}")
+
+    def _say_setting(self, text: str | None) -> None:
+        """Say a setting's new value where the settings panel does not show it (None: take
+        the notice down). One notice, which the next key's replaces, so a burst of F4
+        leaves the value it ended at rather than a stack of toasts over the output."""
+        app, old = self.app, self._setting_notice
+        if old is None and text is None:
+            return
+        if old is not None:
+            app._unnotify(old, refresh=False)
+        self._setting_notice = None if text is None else Notification(text, title="Settings (F2)", timeout=3)
+        if self._setting_notice is not None:
+            # Added at once, not posted (as App.notify does): a notice still in the queue
+            # would miss the next key's removal and stay.
+            app._notifications.add(self._setting_notice)
+        app._refresh_notifications()
 
     def watch_settings(self, old: Settings, new: Settings) -> None:
         # Pushed once, to whoever samples: the run streaming takes temperature, top-k/p,

@@ -131,3 +131,38 @@ def test_a_burst_of_keys_counts_every_press(app_on) -> None:
 
     drive(app, script)
     assert load_settings().temperature == 1.1
+
+
+def test_f3_f4_say_the_temperature_where_the_panel_is_folded_away(app_on) -> None:
+    """At 80 columns the settings panel is hidden: F3/F4 (and the palette's mode toggle)
+    say the new value in one notice, which each further key replaces (a burst, slow
+    presses, the limit). With the panel on screen it shows the value and nothing pops up."""
+    app = app_on(temperature=1.9)
+
+    def notices() -> list[str]:
+        return [n.message for n in app._notifications if n.title.startswith("Settings")]
+
+    async def script(pilot) -> None:
+        main = app.main
+        assert not main.panel.display
+        await pilot.press("f4")
+        assert notices() == ["temperature 1.95"]
+        await pilot.press("f4")
+        await pilot.pause(0.2)
+        await burst(pilot, "f4", 3)
+        assert notices() == ["temperature 2.00 (highest)"]
+        await burst(pilot, "f3", 5)
+        assert notices() == ["temperature 1.75"]
+        main.action_toggle_mode()
+        assert notices() == ["mode window"]
+        await pilot.press("f2", "down")  # the panel, over the output, shows it: no notice
+        assert main.settings.temperature == 1.70 and notices() == []
+        await pilot.press("escape", "f3")
+        assert notices() == ["temperature 1.65"]
+        await pilot.resize_terminal(110, 34)  # wide: the panel shows it, and the notice goes
+        await pilot.pause()
+        await pilot.press("f3")
+        assert main.settings.temperature == 1.6 and notices() == []
+        assert main.panel.input_for("temperature").value == "1.60"
+
+    drive(app, script, size=(80, 24))
