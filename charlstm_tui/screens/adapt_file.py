@@ -15,12 +15,12 @@ from pathlib import Path
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
 from ..messages import TextLoaded
-from .checkpoint import PathSuggester
+from .checkpoint import DIALOG_BREAKPOINTS, PathSuggester
 from .train import PathInput
 
 
@@ -28,9 +28,10 @@ class AdaptFileScreen(ModalScreen["tuple[Path, str] | None"]):
     """Choose a text file for the model to adapt to."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    VERTICAL_BREAKPOINTS = DIALOG_BREAKPOINTS
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="dialog"):
+        with VerticalScroll(id="dialog"):
             yield Label("Adapt to a file", id="dialog-title")
             yield Static("The model reads a text file and learns its words and style as it reads; then what it "
                          "writes takes after it. The status line shows how far it got; Esc stops it, keeping what "

@@ -15,10 +15,16 @@ from typing import Iterable
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.suggester import Suggester
 from textual.widgets import Button, DirectoryTree, Input, Label, Static
+
+
+# Dialogs on a terminal under 30 rows (80x24 among them) get the ``-short`` class, under
+# 20 rows ``-tiny``: less padding, no gaps. Their buttons are docked at the foot of a
+# scrolling dialog, so they show at any size.
+DIALOG_BREAKPOINTS = [(0, "-tiny"), (20, "-short"), (30, "-tall")]
 
 
 class PathSuggester(Suggester):
@@ -51,6 +57,7 @@ class CheckpointScreen(ModalScreen[Path | None]):
     """Choose a checkpoint file; shows ``error`` first when there is one."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    VERTICAL_BREAKPOINTS = DIALOG_BREAKPOINTS
 
     def __init__(self, start: Path, error: str | None = None, has_model: bool = True,
                  bundled: Path | None = None) -> None:
@@ -61,7 +68,7 @@ class CheckpointScreen(ModalScreen[Path | None]):
         folder = self.start if self.start.is_dir() else self.start.parent
         if not folder.is_dir():
             folder = Path.cwd()
-        with Vertical(id="dialog", classes="-error" if self.error else ""):
+        with VerticalScroll(id="dialog", classes="-error" if self.error else ""):
             if self.error:
                 yield Label("Cannot open the checkpoint", id="dialog-title")
                 yield Static(self.error, id="dialog-error", markup=False)

@@ -16,9 +16,11 @@ from pathlib import Path
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
+
+from .checkpoint import DIALOG_BREAKPOINTS
 
 
 class SaveScreen(ModalScreen[Path | None]):
@@ -26,6 +28,7 @@ class SaveScreen(ModalScreen[Path | None]):
     ``what`` names it in messages ("transcript")."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    VERTICAL_BREAKPOINTS = DIALOG_BREAKPOINTS
 
     def __init__(self, default: Path, text: str, what: str = "transcript",
                  title: str = "Save the transcript") -> None:
@@ -35,7 +38,7 @@ class SaveScreen(ModalScreen[Path | None]):
         self._busy = False
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="dialog"):
+        with VerticalScroll(id="dialog"):
             yield Label(self.title_text, id="dialog-title")
             yield Static("File name (Enter to save, Esc to cancel):", classes="dialog-hint")
             yield Input(str(self.default), id="path")

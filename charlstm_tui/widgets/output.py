@@ -199,6 +199,8 @@ class OutputView(ScrollView, can_focus=True):
         prose between words."""
         if self._hint_cache is not None and self._hint_cache[0] == width:
             return self._hint_cache[1]
+        if width < 1:  # a pane squeezed to nothing for a frame (a resize under a dialog)
+            return []
         lines: list[str] = []
         for line in self.hint.splitlines():
             if " · " not in line:

@@ -394,3 +394,83 @@ def test_a_path_that_is_no_file_is_said_before_any_load(kind: str, tmp_path: Pat
                          "fifo": f"{path} is not a regular file (a pipe, socket or device)"}[kind]
 
     drive(app, script, wait_loaded=False)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (60, 15)])
+def test_the_error_dialog_shows_its_message_and_every_button_on_a_small_terminal(size, tmp_path: Path,
+                                                                                tiny_checkpoint: Path,
+                                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file of random bytes at start-up: the error, the path field and all four buttons are
+    on screen, whole, and a click on each reaches it."""
+    import charlstm_tui
+
+    monkeypatch.setattr(charlstm_tui, "BUNDLED_CHECKPOINT", tiny_checkpoint)
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(os.urandom(1000))
+    app = CharLSTMApp(bad, explicit=True)
+
+    async def script(pilot) -> None:
+        await wait_for(pilot, lambda: isinstance(app.screen, CheckpointScreen) and app.screen.query("#quit"),
+                       "the error screen")
+        await pilot.pause()
+        dialog = app.screen
+        screen = "\n".join(screen_lines(app))
+        assert "Cannot open the checkpoint" in screen and "not a checkpoint at all" in screen
+        visible = dialog.query_one("#dialog").region
+        assert visible.contains_region(dialog.query_one("#path").region)  # the path field
+        for button in dialog.query(Button):
+            label = str(button.label)
+            assert visible.contains_region(button.region), label  # inside the dialog: not cut, not below it
+            assert label in screen, label
+        await pilot.click("#cancel")
+        assert app.screen is app.main and app.is_running
+        app.action_open_checkpoint()  # the picker, now with the bundled model's button: click that
+        await wait_for(pilot, lambda: isinstance(app.screen, CheckpointScreen) and app.screen.query("#bundled"),
+                       "the picker")
+        await pilot.pause()
+        await pilot.click("#bundled")
+        await loaded(pilot)
+
+    drive(app, script, size=size, wait_loaded=False)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (60, 15)])
+def test_the_save_dialog_shows_its_question_and_buttons_on_a_small_terminal(app_on, size, tmp_path: Path) -> None:
+    app = app_on(length=10, seed=1, delay_ms=0)
+    target = tmp_path / "notes.txt"
+    target.write_text("mine\n")
+
+    async def script(pilot) -> None:
+        await generate(pilot)
+        said = await save_to(pilot, target)
+        assert "already exists" in said
+        await pilot.pause()
+        screen = "\n".join(screen_lines(app))
+        visible = app.screen.query_one("#dialog").region
+        for button in app.screen.query(Button):
+            assert visible.contains_region(button.region) and str(button.label) in screen
+        assert "already exists" in screen
+        await pilot.click("#replace")
+        await wait_for(pilot, lambda: app.screen is app.main, "the dialog to close")
+        assert target.read_text() == app.main.output.transcript.plain()
+
+    drive(app, script, size=size)
+
+
+def test_a_resize_from_wide_to_30x8_under_the_error_dialog_keeps_the_app_running(tmp_path: Path) -> None:
+    """The main screen under the dialog learns of a resize after it is laid out anew: for a
+    frame its output pane is 0 columns wide, and its welcome hint must draw there (it raised)."""
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(os.urandom(1000))
+    app = CharLSTMApp(bad, explicit=True)
+
+    async def script(pilot) -> None:
+        await wait_for(pilot, lambda: isinstance(app.screen, CheckpointScreen) and app.screen.query("#quit"),
+                       "the error screen")
+        for size in ((160, 45), (30, 8), (80, 24)):
+            await pilot.resize_terminal(*size)
+            await pilot.pause(0.2)
+        assert app.is_running and isinstance(app.screen, CheckpointScreen)
+        assert "Cannot open the checkpoint" in "\n".join(screen_lines(app))
+
+    drive(app, script, size=(80, 24), wait_loaded=False)
