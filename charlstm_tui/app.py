@@ -243,6 +243,7 @@ class CharLSTMApp(App[None]):
         from .screens.score import ScoreScreen
 
         self._show_view("score", lambda: ScoreScreen(id="score"))
+        self.get_screen("score").opened()  # type: ignore[attr-defined]
 
     def action_training_view(self) -> None:
         """Open the training view: loss curves, model card and checkpoint picker."""

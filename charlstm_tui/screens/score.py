@@ -71,6 +71,7 @@ class ScoreScreen(Screen):
         Binding("f5", "score", "Score"),
         Binding("escape", "stop_or_back", "Stop / back"),
     ]
+    AUTO_FOCUS = "#score-text"  # focused as the screen composes: text typed or pasted at once goes there
 
     def __init__(self, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -119,7 +120,13 @@ class ScoreScreen(Screen):
         side = self.query_one("#score-side")
         side.border_title = "Totals"
         self.query_one("#score-legend", Static).update(self._legend())
-        self.text_area.focus()
+
+    def opened(self) -> None:
+        """F9 showed the screen: the text box takes the keys, wherever the focus was left
+        (the path box, a view), so the user types or pastes at once. (The first time,
+        AUTO_FOCUS does it as the screen composes.)"""
+        if self.is_mounted:
+            self.set_focus(self.text_area, scroll_visible=False)
 
     @property
     def text_area(self) -> TextArea:

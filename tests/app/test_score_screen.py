@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 import pytest
+from textual import events
 
 from charlstm_tui.screens import score as score_screen
 from charlstm_tui.screens.score import ScoreScreen
@@ -130,5 +131,46 @@ def test_each_character_is_drawn_in_its_own_band_not_its_rows_first(app_on) -> N
         # Segments merge neighbours of one band: expand them back to one style per character.
         per_char = [seg.style for seg in row for _ in seg.text][:len(first)]
         assert per_char == [view.rich_style + w for w in want]
+
+    drive(app, script)
+
+
+def test_f9_opens_with_the_text_box_focused_for_keys_sent_at_once(app_on, monkeypatch) -> None:
+    """Keys sent straight after F9 (a fast typist, a paste) land in the text box, none in
+    the path box above it, each time the screen opens, also when it was left with the
+    path box focused. The first time, the text box is focused as the screen mounts: the
+    path box, focused first and left a moment later, took keys typed while a busy
+    machine drew the screen."""
+    app = app_on()
+    at_mount = []
+    mount = ScoreScreen.on_mount
+
+    def on_mount(self) -> None:
+        at_mount.append(self.focused)
+        mount(self)
+
+    monkeypatch.setattr(ScoreScreen, "on_mount", on_mount)
+
+    async def type_at_once(text: str) -> None:
+        for ch in text:  # queued before the app handles the first
+            event = events.Key(ch, ch)
+            event.set_sender(app)
+            app._driver.send_message(event)
+
+    async def script(pilot) -> None:
+        await pilot.press("f9")
+        screen = app.screen
+        assert isinstance(screen, ScoreScreen) and at_mount == [screen.text_area]
+        await type_at_once("KI")
+        await pilot.pause()
+        path = screen.query_one("#score-path")
+        assert (screen.text_area.text, path.value) == ("KI", "")
+        assert app.focused is screen.text_area
+        path.focus()
+        await pilot.press("escape", "f9")
+        await type_at_once("N")
+        await pilot.pause()
+        assert (screen.text_area.text, path.value) == ("KIN", "")
+        assert app.focused is screen.text_area
 
     drive(app, script)
