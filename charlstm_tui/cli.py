@@ -58,6 +58,34 @@ def resolve_checkpoint(path: Path | None) -> Path:
     return path if path is not None else BUNDLED_CHECKPOINT
 
 
+def drop_unknown_option(f: Any) -> Any:
+    """``--drop-unknown``: the same option, and the same words, on every command that reads text."""
+    return click.option("--drop-unknown", is_flag=True,
+                        help="Drop the characters the model does not know (a note names them) instead of failing.")(f)
+
+
+def known_text(vocab: Any, text: str, drop_unknown: bool, what: str, empty_ok: bool = False) -> str:
+    """``text`` as the model can read it (``vocab``: a core.vocab.CharVocab). Characters it
+    lacks are an error naming them and ``--drop-unknown``; with that option they are dropped
+    and a note on stderr names them (nothing left is an error unless ``empty_ok``). ``what``
+    names the text ("the prompt", a path)."""
+    from core.vocab import describe_chars
+
+    unknown = vocab.unknown_chars(text)
+    if not unknown:
+        return text
+    if not drop_unknown:
+        raise click.ClickException(f"{what} has {len(unknown)} character(s) the model does not know: "
+                                   f"{describe_chars(unknown)}; remove them, or pass --drop-unknown to drop them")
+    ids, dropped = vocab.encode_lenient(text)
+    if not ids and not empty_ok:
+        raise click.ClickException(f"{what} has no characters the model knows (only {describe_chars(dropped)}); "
+                                   "use a text in its vocabulary")
+    click.echo(f"note: dropped {len(dropped)} character(s) the model does not know: {describe_chars(dropped)}",
+               err=True)
+    return vocab.decode(ids)
+
+
 def load(path: Path | None):  # -> core.checkpoint.Checkpoint
     from core.checkpoint import load_checkpoint
 
@@ -141,7 +169,7 @@ def sampling_options(f: Any) -> Any:
 @sampling_options
 @click.option("--num-samples", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Independent samples, drawn together in one batched pass.")
-@click.option("--drop-unknown", is_flag=True, help="Drop prompt characters the model does not know instead of failing.")
+@drop_unknown_option
 @click.option("--echo/--no-echo", default=True, show_default=True, help="Print the prompt before the generated text.")
 @click.option("--verbose", "-v", is_flag=True, help="Report chars/s on stderr.")
 def generate(checkpoint: Path | None, prompt: str | None, prompt_file: Path | None, length: int, temperature: float,
@@ -155,20 +183,13 @@ def generate(checkpoint: Path | None, prompt: str | None, prompt_file: Path | No
             from core.data import load_text
 
             prompt = load_text(prompt_file, min_chars=1, what="prompt file")
-    prompt = prompt or ""
     ckpt = load(checkpoint)
+    prompt = known_text(ckpt.vocab, prompt or "", drop_unknown,
+                        f"prompt file {prompt_file}" if prompt_file is not None else "the prompt", empty_ok=True)
     from core.sampling import SampleConfig, Sampler
 
     with domain_errors():
         sampler = Sampler(ckpt.build_model(), ckpt.vocab)
-        if drop_unknown:
-            ids, dropped = ckpt.vocab.encode_lenient(prompt)
-            if dropped:
-                from core.vocab import describe_chars
-
-                click.echo(f"note: dropped characters not in the vocabulary: {describe_chars(dropped)}", err=True)
-            prompt = ckpt.vocab.decode(ids)
-        sampler.encode_prompt(prompt)  # fail fast, before printing anything
         config = SampleConfig(temperature=temperature, top_k=top_k, top_p=top_p, length=length, seed=seed, mode=mode,
                               block_size=ckpt.block_size)
         start = time.perf_counter()
@@ -224,9 +245,11 @@ def info(checkpoint: Path | None) -> None:
               help="window: each window of --block-size starts from a zero state (the trainer's estimate; "
                    "nanoGPT's measure). stream: the state carries through the text, as the app reads it. "
                    "[default: window; with --adapt, the split is read as one stream]")
+@drop_unknown_option
 @adapt_options
 def eval_(checkpoint: Path | None, data_arg: str, split: str, block_size: int | None, context: str | None,
-          adapt: bool, adapt_segment: int | None, adapt_step: float | None, adapt_decay: float | None) -> None:
+          drop_unknown: bool, adapt: bool, adapt_segment: int | None, adapt_step: float | None,
+          adapt_decay: float | None) -> None:
     """Loss of a checkpoint on a text: nats/char, bits/char and perplexity."""
     config = adapt_config(adapt, adapt_segment, adapt_step, adapt_decay)
     if config is not None and (context is not None or block_size is not None):
@@ -237,7 +260,9 @@ def eval_(checkpoint: Path | None, data_arg: str, split: str, block_size: int | 
     from core.evaluate import evaluate
 
     with domain_errors():
-        data = TextData.from_text(load_text(data_source(data_arg)[0]), vocab=ckpt.vocab)
+        path = data_source(data_arg)[0]
+        text = known_text(ckpt.vocab, load_text(path), drop_unknown, str(path))
+        data = TextData.from_text(text, vocab=ckpt.vocab)
     if config is not None:
         ids = data.val.tolist() if split == "val" else data.train.tolist() + data.val.tolist()
         static, adapted = read_both(ckpt, resolve_checkpoint(checkpoint), ckpt.vocab.decode(ids), config)

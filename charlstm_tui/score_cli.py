@@ -8,23 +8,22 @@ from pathlib import Path
 import click
 
 from .adapt_cli import adapt_config, adapt_options, read_both
-from .cli import checkpoint_option
+from .cli import checkpoint_option, drop_unknown_option
 
 
 @click.command()
 @click.argument("file", type=click.Path(path_type=Path))
 @checkpoint_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON with the totals and every character's surprise.")
-@click.option("--drop-unknown", is_flag=True, help="Drop characters the model does not know instead of failing.")
+@drop_unknown_option
 @adapt_options
 def score(file: Path, checkpoint: Path | None, as_json: bool, drop_unknown: bool, adapt: bool,
           adapt_segment: int | None, adapt_step: float | None, adapt_decay: float | None) -> None:
     """Score a text: nats/char, bits/char and perplexity (per character with --json).
     With --adapt, also as the model adapts to it while reading (both surprises with --json)."""
     from core.data import load_text
-    from core.vocab import describe_chars
 
-    from .cli import domain_errors, load, resolve_checkpoint
+    from .cli import domain_errors, known_text, load, resolve_checkpoint
 
     config = adapt_config(adapt, adapt_segment, adapt_step, adapt_decay)
     with domain_errors():
@@ -32,15 +31,7 @@ def score(file: Path, checkpoint: Path | None, as_json: bool, drop_unknown: bool
     ckpt = load(checkpoint)
     from core.score import score_text
 
-    with domain_errors():
-        if drop_unknown:
-            ids, dropped = ckpt.vocab.encode_lenient(text)
-            if not ids:
-                raise click.ClickException(f"{file} has no characters the model knows (only "
-                                           f"{describe_chars(dropped)}); score a text in its vocabulary")
-            if dropped:
-                click.echo(f"note: dropped characters not in the vocabulary: {describe_chars(dropped)}", err=True)
-            text = ckpt.vocab.decode(ids)
+    text = known_text(ckpt.vocab, text, drop_unknown, str(file))
     if config is not None:
         result, adapted = read_both(ckpt, resolve_checkpoint(checkpoint), text, config)
     else:

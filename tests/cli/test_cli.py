@@ -114,8 +114,24 @@ def test_prompt_file_and_verbose(tiny_checkpoint, sampler, tmp_path):
 def test_drop_unknown_drops_and_says_which(tiny_checkpoint, sampler):
     code, out, err = run("generate", "-c", tiny_checkpoint, "-p", "KING@:{", "-n", 10, "-s", 0, "--drop-unknown")
     assert code == 0
-    assert err == "note: dropped characters not in the vocabulary: '@', '{'\n"
+    assert err == "note: dropped 2 character(s) the model does not know: '@', '{'\n"
     assert out == "KING:" + sampler.generate("KING:", SampleConfig(length=10, seed=0)) + "\n"
+
+
+@pytest.mark.parametrize("command", ["generate", "score", "eval"])
+def test_unknown_characters_are_said_alike_and_name_drop_unknown(command, tiny_checkpoint, corpus_text, tmp_path):
+    """generate's prompt, score's file and eval's data: one message naming the characters
+    and the option that drops them; with the option, one note naming what was dropped."""
+    path = tmp_path / "text.txt"
+    path.write_text(corpus_text[:3000] + "€ @", encoding="utf-8")
+    args = {"generate": ["generate", "-p", "KING€ @", "-n", 5, "-s", 0], "score": ["score", path],
+            "eval": ["eval", "--data", path]}[command]
+    what = "the prompt" if command == "generate" else str(path)
+    assert fails(*args, "-c", tiny_checkpoint) == (
+        f"Error: {what} has 2 character(s) the model does not know: '€', '@'; "
+        "remove them, or pass --drop-unknown to drop them")
+    code, out, err = run(*args, "-c", tiny_checkpoint, "--drop-unknown")
+    assert code == 0 and out and err == "note: dropped 2 character(s) the model does not know: '€', '@'\n"
 
 
 def test_checkpoint_from_env_group_option_and_override(tiny_checkpoint, tmp_path):
@@ -209,7 +225,7 @@ def test_eval_bad_data(tiny_checkpoint, tmp_path):
     (tmp_path / "empty.txt").write_text("")
     assert "empty" in err(tmp_path / "empty.txt")
     (tmp_path / "alien.txt").write_text("KING: 0123456789 @@@")
-    assert "never saw" in err(tmp_path / "alien.txt")
+    assert "--drop-unknown" in err(tmp_path / "alien.txt")
     (tmp_path / "tiny.txt").write_text("KING:")
     assert "too few to evaluate" in err(tmp_path / "tiny.txt")
     assert "--data" in fails("eval", "-c", tiny_checkpoint)

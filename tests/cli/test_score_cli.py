@@ -81,7 +81,7 @@ def test_unknown_characters_fail_or_are_dropped(tiny_checkpoint, ckpt, tmp_path)
     (tmp_path / "t.txt").write_text("KING: 0 @ the crown")
     assert "'0', '@'" in fails("score", "-c", tiny_checkpoint, tmp_path / "t.txt")
     code, out, err = run("score", "-c", tiny_checkpoint, "--drop-unknown", "--json", tmp_path / "t.txt")
-    assert code == 0 and err == "note: dropped characters not in the vocabulary: '0', '@'\n"
+    assert code == 0 and err == "note: dropped 2 character(s) the model does not know: '0', '@'\n"
     kept = "KING:   the crown"
     got = json.loads(out)
     assert "".join(c["char"] for c in got["per_char"]) == kept
@@ -89,7 +89,7 @@ def test_unknown_characters_fail_or_are_dropped(tiny_checkpoint, ckpt, tmp_path)
     (tmp_path / "alien.txt").write_text("0123@@")
     assert fails("score", "-c", tiny_checkpoint, "--drop-unknown", tmp_path / "alien.txt") == (
         f"Error: {tmp_path / 'alien.txt'} has no characters the model knows (only '0', '1', '2', '3', '@'); "
-        "score a text in its vocabulary")
+        "use a text in its vocabulary")
 
 
 def test_missing_empty_and_not_utf8(tiny_checkpoint, tmp_path):
