@@ -28,7 +28,7 @@ Below 100 columns the settings panel folds away: F2 shows it.
 [b]heat-map[/b] (F5) colours each generated character by the probability it had when it was sampled.
 [b]inspect[/b] (F8, or click the text): a cursor; the panel shows the 10 likeliest characters there, the entropy \
 and the chosen one. Digits fork with a candidate, r resamples; \\[ and ] switch between a fork's branches.
-[b]ghost text[/b]: while you type, the likely continuation shows dimmed; Tab or → accepts it, whole words.
+[b]ghost text[/b]: while you type, the likely continuation shows dimmed; Tab or → accepts it to the end of the line, a line at a time.
 [b]adapt[/b] (a setting, F2): the model learns from each prompt you enter and each text you score (F9) as it reads it, never from its own text, so it takes on your names and phrasing; the status line says on how many characters and how much less surprised it is (bits/char). [b]Adapt to a file…[/b] (Ctrl+P) reads a whole file. Ctrl+G, anywhere, brings the trained weights back. F9 shows a text's surprise both ways, side by side.
 [b]train[/b] (F6) a model on your own text; [b]sweep[/b] (F7) one prompt at several temperatures; \
 [b]score[/b] (F9) a text by the model's surprise; [b]curves[/b] (F10) of the model's training.

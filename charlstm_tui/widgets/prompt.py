@@ -6,9 +6,10 @@ works). ↑ on the first row and ↓ on the last row walk the history; anywhere 
 move the cursor as usual. Paste is TextArea's own: multi-line text arrives intact.
 
 Ghost text: the screen sets :meth:`PromptArea.show_ghost` with the prompt's likely
-continuation; it is drawn dim after the cursor (TextArea's ``suggestion``, newlines as
-⏎). Tab or → accept it; with no ghost on show, Tab moves to the output pane (the
-settings are F2's, so Tab never drops the next keys into a settings field).
+continuation; its first line is drawn dim after the cursor (TextArea's ``suggestion``,
+line breaks as ⏎). Tab or → accept that line and show the next at once, so Tab Tab takes
+two lines; with no ghost on show, Tab moves to the output pane (the settings are F2's,
+so Tab never drops the next keys into a settings field).
 """
 
 from __future__ import annotations
@@ -20,6 +21,18 @@ from textual.message import Message
 from textual.widgets import TextArea
 
 from ..settings import History
+
+
+def ghost_line(ghost: str) -> str:
+    """The part of ``ghost`` shown and accepted: to the end of the line the cursor is on;
+    where the ghost starts a new line, to the end of that line, its line breaks kept.
+
+    A line at a time, as a shell's suggestion or an editor's completion: each Tab adds a
+    line the user saw whole (the suggestion is drawn on one row, so lines past the first
+    would show only as ⏎ marks run together)."""
+    start = len(ghost) - len(ghost.lstrip("\n"))
+    end = ghost.find("\n", start)
+    return ghost[:end] if end >= 0 else ghost
 
 
 class PromptArea(TextArea):
@@ -47,7 +60,8 @@ class PromptArea(TextArea):
         self._index: int | None = None  # position in history while browsing; None = editing
         self._draft = ""  # what was typed before browsing started
         self._shown: str | None = None  # the history entry on display, while unedited
-        self.ghost = ""  # the text behind ``suggestion`` (which shows newlines as ⏎)
+        self.ghost = ""  # the text behind ``suggestion`` (which shows newlines as ⏎): the ghost's line
+        self._ahead = ""  # the ghost after that line, shown once the line is accepted
         self._hints: tuple[str, ...] = ()  # key hints for the bottom border, longest first
 
     def show_hints(self, *hints: str) -> None:
@@ -61,25 +75,34 @@ class PromptArea(TextArea):
         self.border_subtitle = next((h for h in self._hints if len(h) <= room), "")
 
     def show_ghost(self, ghost: str) -> None:
-        """Preview ``ghost`` after the cursor ('' hides it)."""
-        self.ghost = ghost
-        self.suggestion = ghost.replace("\n", "⏎")
+        """Preview ``ghost`` after the cursor, a line at a time ('' hides it)."""
+        self.ghost = ghost_line(ghost)
+        self._ahead = ghost[len(self.ghost):]
+        self.suggestion = self.ghost.replace("\n", "⏎")
 
     def sync_ghost(self) -> None:
         """After an edit: TextArea trims the suggestion when the typed text matches its
         start (and clears it otherwise); trim the ghost the same way."""
         n = len(self.suggestion)
         self.ghost = self.ghost[len(self.ghost) - n:] if n else ""
+        if not n:
+            self._ahead = ""
+
+    def _accept_ghost(self) -> None:
+        """Insert the ghost's line (the real text, line breaks included) and show its next."""
+        line, ahead = self.ghost, self._ahead
+        self.insert(line)
+        self.show_ghost(ahead)  # until the screen's prediction for the new text comes
 
     def action_accept_ghost(self) -> None:
         if self.suggestion and self.ghost:
-            self.insert(self.ghost)
+            self._accept_ghost()
         else:
             self.app.action_focus_next()
 
     def action_cursor_right(self, select: bool = False) -> None:
         if self.suggestion and self.ghost and not select:
-            self.insert(self.ghost)  # the real text, newlines included
+            self._accept_ghost()
             return
         super().action_cursor_right(select)
 

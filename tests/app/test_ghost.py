@@ -5,10 +5,11 @@ typed character feeds at most one id to the model); Tab accepts it, and moves fo
 from __future__ import annotations
 
 from charlstm_tui.screens.explore import whole_words
+from charlstm_tui.widgets.prompt import ghost_line
 from core.checkpoint import load_checkpoint
 from core.sampling import SampleConfig, Sampler
 
-from .conftest import drive, type_text, wait_for
+from .conftest import burst, drive, type_text, wait_for
 
 
 def greedy(checkpoint, prompt: str, length: int = 40) -> str:
@@ -20,12 +21,17 @@ async def ghost_for(pilot, text: str) -> str:
     """Wait until the prompt reads ``text`` and shows a ghost computed for it."""
     main = pilot.app.main
     prompt = main.prompt
-    want = whole_words(greedy_cache[text])
+    want = shown(greedy_cache[text])
     await wait_for(pilot, lambda: prompt.text == text and prompt.ghost == want, f"the ghost of {text!r}")
     return prompt.ghost
 
 
 greedy_cache: dict[str, str] = {}
+
+
+def shown(ghost: str) -> str:
+    """What the prompt shows of a 40-step greedy continuation: whole words, one line."""
+    return ghost_line(whole_words(ghost))
 
 
 def test_ghost_is_core_greedy_incremental_and_tab_accepts(app_on, tiny_checkpoint) -> None:
@@ -38,10 +44,10 @@ def test_ghost_is_core_greedy_incremental_and_tab_accepts(app_on, tiny_checkpoin
         prompt = main.prompt
         await type_text(pilot, "KING")
         ghost = await ghost_for(pilot, "KING")
-        # 40 greedy steps, shown up to the last word boundary: Tab never accepts half a word.
+        # 40 greedy steps, shown to the end of the line (or to a word boundary).
         full = greedy_cache["KING"]
-        assert len(full) == 40 and ghost == full[:max(full.rfind(" "), full.rfind("\n")) + 1]
-        assert ghost[-1] in " \n" and prompt.suggestion == ghost.replace("\n", "⏎")
+        assert len(full) == 40 and ghost == shown(full)
+        assert prompt.suggestion == ghost.replace("\n", "⏎")
         engine = main.explorer.ghost
         assert engine.fed <= 4  # each key fed at most its own character, never the prompt again
 
@@ -64,10 +70,10 @@ def test_ghost_is_core_greedy_incremental_and_tab_accepts(app_on, tiny_checkpoin
         assert prompt.ghost.startswith(ghost[1:])
         await ghost_for(pilot, "KING" + ghost[0])
         assert (engine.fed, engine.steps) == (fed + 1, steps + 81)
-        assert prompt.ghost == whole_words(greedy_cache["KING" + ghost[0]]) and prompt.ghost.startswith(ghost[1:])
+        assert prompt.ghost == shown(greedy_cache["KING" + ghost[0]]) and prompt.ghost.startswith(ghost[1:])
 
-        await pilot.press("tab")  # accepts the ghost, newlines and all
-        assert prompt.text == "KING" + ghost[0] + whole_words(greedy_cache["KING" + ghost[0]]) and prompt.has_focus
+        await pilot.press("tab")  # accepts the ghost shown
+        assert prompt.text == "KING" + ghost[0] + shown(greedy_cache["KING" + ghost[0]]) and prompt.has_focus
 
         # With no ghost on show, Tab moves the focus as before.
         prompt.text = ""
@@ -108,6 +114,47 @@ def test_ghost_follows_the_cursor(app_on, tiny_checkpoint) -> None:
         await pilot.press("right")  # back at the end: no ghost to accept yet, so the cursor moves
         await ghost_for(pilot, "KING")
         await pilot.press("right")
-        assert prompt.text == "KING" + whole_words(greedy_cache["KING"])
+        assert prompt.text == "KING" + shown(greedy_cache["KING"])
+
+    drive(app, script)
+
+
+def test_ghost_line_stops_at_the_end_of_the_line() -> None:
+    assert shown(" HENRY VI\n\nKING EDWARD IV:\nWhat say") == " HENRY VI"
+    assert shown("\n\nKING EDWARD IV:\nWhat say") == "\n\nKING EDWARD IV:"  # a new line: that line
+    assert shown("\nWhat say you were the sta") == "\nWhat say you were the "  # never half a word
+    assert shown("ing of the sta") == "ing of the "
+    assert shown("\n\n") == "\n\n" and shown("x") == "x"
+
+
+def test_tab_accepts_a_ghost_over_several_lines_one_line_at_a_time(app_on, tiny_checkpoint) -> None:
+    """The tiny model continues "KING" over several lines (its corpus is speaker lines and
+    speeches). Tab takes the ghost to the end of the line, what the prompt showed; the
+    next Tab takes the next line, each time a ghost predicted from the text accepted."""
+    text = "KING"
+    greedy_cache[text] = greedy(tiny_checkpoint, text)
+    assert "\n" in greedy_cache[text].lstrip("\n")[:-1]  # the case under test: a ghost over lines
+    app = app_on()
+
+    async def script(pilot) -> None:
+        prompt = app.main.prompt
+        await type_text(pilot, text)
+        for _ in range(3):
+            before = prompt.text
+            ghost = await ghost_for(pilot, before)
+            assert "\n" not in ghost.lstrip("\n") and "⏎" not in prompt.suggestion.lstrip("⏎")
+            await pilot.press("tab")
+            assert prompt.text == before + ghost and prompt.cursor_location == prompt.document.end
+            greedy_cache[prompt.text] = greedy(tiny_checkpoint, prompt.text)
+
+        # Tab Tab, faster than a new prediction: the second takes the line after the
+        # first from the ghost already there, and the prompt keeps the focus.
+        prompt.text = ""
+        await type_text(pilot, "KING")
+        first = await ghost_for(pilot, "KING")
+        rest = whole_words(greedy_cache["KING"])[len(first):]
+        assert rest.startswith("\n")
+        await burst(pilot, "tab", 2)
+        assert prompt.text == "KING" + first + ghost_line(rest) and prompt.has_focus
 
     drive(app, script)
