@@ -202,9 +202,9 @@ class CharLSTMApp(App[None]):
         main.change(adapt=not main.settings.adapt)
         if main.settings.adapt:
             self.notify("Adapt on: the model learns from each prompt you enter and each text you score (F9), "
-                        "as it reads it. Ctrl+G forgets all it learned.", title="Adapt")
+                        "as it reads it. ^G forgets all it learned.", title="Adapt")
         else:
-            kept = " What it learned stays until Ctrl+G." if main.adapted is not None else ""
+            kept = " What it learned stays until ^G." if main.adapted is not None else ""
             self.notify(f"Adapt off: the model learns nothing more.{kept}", title="Adapt")
 
     def action_help(self) -> None:
@@ -277,7 +277,7 @@ class CharLSTMApp(App[None]):
         yield SystemCommand(f"Adapt {'off' if main.settings.adapt else 'on'}",
                             "Whether the model learns from each prompt and each text scored in F9, as it reads it",
                             self.action_toggle_adapt)
-        yield SystemCommand("Unadapt (reset to the trained weights)", "Back to the trained weights: the model forgets all it adapted to (Ctrl+G)",
+        yield SystemCommand("Unadapt (reset to the trained weights)", "Back to the trained weights: the model forgets all it adapted to (^G)",
                             self.action_reset_adaptation)
         if self.trained is not None:
             yield SystemCommand("Load the trained model", f"Load {self.trained.name}, which a training just made",
@@ -287,12 +287,12 @@ class CharLSTMApp(App[None]):
         commands = [
             ("Generate", "Start a new run from the prompt (Enter)", main.action_generate),
             ("Stop", "Stop generating now (Esc)", main.action_stop),
-            ("Continue", "Extend the text from the model's current state, after what you typed (Ctrl+N)",
+            ("Continue", "Extend the text from the model's current state, after what you typed (^N)",
              main.action_continue),
-            ("Regenerate", "Sample the last run again from where it started (Ctrl+R)", main.action_regenerate),
-            ("Clear", "Empty the output and start a fresh context (Ctrl+L)", main.action_clear),
-            ("Save transcript…", "Write the whole transcript to a file (Ctrl+S)", main.action_save),
-            ("Copy last output", "Send the last run's text to the clipboard (OSC 52) and save it to a file (Ctrl+O)",
+            ("Regenerate", "Sample the last run again from where it started (^R)", main.action_regenerate),
+            ("Clear", "Empty the output and start a fresh context (^L)", main.action_clear),
+            ("Save transcript…", "Write the whole transcript to a file (^S)", main.action_save),
+            ("Copy last output", "Send the last run's text to the clipboard (OSC 52) and save it to a file (^O)",
              main.action_copy_output),
             ("Settings", "Move to the settings panel (F2)", main.action_focus_settings),
             ("Temperature up", "Raise the temperature by 0.05 (F4)", partial(main.action_temperature, 1)),

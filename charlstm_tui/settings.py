@@ -28,7 +28,7 @@ def control(option: Option) -> Any:
 
 DELAY = Option("delay_ms", "delay ms", int, 10, "typewriter delay per character, in ms", lo=0, hi=200, step=5)
 ADAPT = Option("adapt", "adapt", bool, False, "the model learns from each prompt you enter and each text "
-               "scored in F9 as it reads it (never from its own text); Ctrl+G forgets all it learned")
+               "scored in F9 as it reads it (never from its own text); ^G forgets all it learned")
 ADAPT_RATE = Option("adapt_rate", "adapt rate", float, 1.0, "how far adapting moves the weights, times the "
                     "default: 1 scores long texts best; 2 to 4 take on a short text's names sooner, and garble more",
                     lo=0.5, hi=10, step=0.5, digits=1)

@@ -35,7 +35,7 @@ class AdaptFileScreen(ModalScreen["tuple[Path, str] | None"]):
             yield Label("Adapt to a file", id="dialog-title")
             yield Static("The model reads a text file and learns its words and style as it reads; then what it "
                          "writes takes after it. The status line shows how far it got; Esc stops it, keeping what "
-                         "it read. Ctrl+G forgets it all.", classes="dialog-hint")
+                         "it read. ^G forgets it all.", classes="dialog-hint")
             yield PathInput("", id="path", placeholder="path/to/text.txt (Enter reads it, Esc cancels)",
                             suggester=PathSuggester())
             yield Static("", id="path-error", markup=False)

@@ -14,6 +14,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from ..widgets.keybar import key_text
+
 ABOUT = """\
 A character-level LSTM continues your text one character at a time.
 
@@ -21,23 +23,29 @@ A character-level LSTM continues your text one character at a time.
 [b]window[/b] mode is the original lab's: every character re-reads the last block of text from a zero state.
 [b]temperature[/b] 0 always takes the likeliest character; higher values take more risks. \
 [b]top-k[/b] and [b]top-p[/b] leave only the likeliest characters to draw from.
-[b]continue[/b] (Ctrl+N) goes on from the model's current state; text you typed is added first, as a word of its own.
-[b]regenerate[/b] (Ctrl+R) samples the last run again from where it started. A fixed [b]seed[/b] repeats a run exactly.
+[b]continue[/b] (^N) goes on from the model's current state; text you typed is added first, as a word of its own.
+[b]regenerate[/b] (^R) samples the last run again from where it started. A fixed [b]seed[/b] repeats a run exactly.
 Settings change mid-run (temperature, top-k, top-p, delay, length) and are saved for next time. \
 Below 100 columns the settings panel folds away: F2 shows it.
 [b]heat-map[/b] (F5) colours each generated character by the probability it had when it was sampled.
 [b]inspect[/b] (F8, or click the text): a cursor; the panel shows the 10 likeliest characters there, the entropy \
 and the chosen one. Digits fork with a candidate, r resamples; \\[ and ] switch between a fork's branches.
 [b]ghost text[/b]: while you type, the likely continuation shows dimmed; Tab or → accepts it to the end of the line, a line at a time.
-[b]adapt[/b] (a setting, F2): the model learns from each prompt you enter and each text you score (F9) as it reads it, never from its own text, so it takes on your names and phrasing; the status line says on how many characters and how much less surprised it is (bits/char). [b]Adapt to a file…[/b] (Ctrl+P) reads a whole file. Ctrl+G, anywhere, brings the trained weights back. F9 shows a text's surprise both ways, side by side.
+[b]adapt[/b] (a setting, F2): the model learns from each prompt you enter and each text you score (F9) as it reads it, never from its own text, so it takes on your names and phrasing; the status line says on how many characters and how much less surprised it is (bits/char). [b]Adapt to a file…[/b] (^P) reads a whole file. ^G, anywhere, brings the trained weights back. F9 shows a text's surprise both ways, side by side.
 [b]train[/b] (F6) a model on your own text; [b]sweep[/b] (F7) one prompt at several temperatures; \
 [b]score[/b] (F9) a text by the model's surprise; [b]curves[/b] (F10) of the model's training.
-? opens this help too, wherever it is not typed as text."""
+? opens this help too, wherever it is not typed as text. ^N means Ctrl+N, as in the footer."""
 
 EXPLORER_ACTIONS = ("toggle_heatmap", "inspect")
 
 
-def key_rows(app: object, sections: Iterable[tuple[str, Iterable[Binding]]]) -> Table:
+def keys_cell(binding: Binding) -> str:
+    """A binding's keys as the footer names them ('F5', '^N', 'Esc', 'PgUp'), alternatives
+    joined by ' / '; ``key_display`` where one row stands for a run of keys."""
+    return binding.key_display or " / ".join(key_text(k.strip()) for k in binding.key.split(","))
+
+
+def key_rows(sections: Iterable[tuple[str, Iterable[Binding]]]) -> Table:
     """A table of keys and what they do, from ``Binding`` lists."""
     table = Table(box=None, show_header=False, padding=(0, 2, 0, 0), expand=False)
     table.add_column(style="bold", no_wrap=True)
@@ -49,8 +57,7 @@ def key_rows(app: object, sections: Iterable[tuple[str, Iterable[Binding]]]) -> 
             if not b.description or b.description in seen:
                 continue
             seen.add(b.description)
-            keys = " / ".join(app.get_key_display(Binding(k.strip(), b.action)) for k in b.key.split(","))  # type: ignore[attr-defined]
-            table.add_row(keys, b.description)
+            table.add_row(keys_cell(b), b.description)
         table.add_row("", "")
     return table
 
@@ -78,12 +85,12 @@ class HelpScreen(ModalScreen[None]):
             ("Prompt", PromptArea.BINDINGS),
             ("Generation", [b for b in MainScreen.BINDINGS if b.action not in EXPLORER_ACTIONS]),
             ("Explorer (main screen)", [*(b for b in MainScreen.BINDINGS if b.action in EXPLORER_ACTIONS),
-                                        Binding("tab", "", "Accept the ghost text in the prompt "
-                                        "(→ too; with none, Tab moves focus)")]),
+                                        Binding("tab", "", "Accept the ghost text in the prompt, a line "
+                                        "at a time (→ too; with none, Tab moves focus)")]),
             ("Inspect mode (F8 or a click on the text)", [
                 Binding("left,right", "", "Cursor: previous / next character"),
                 Binding("up,down", "", "Cursor: row up / down"),
-                Binding("1,0", "", "Fork with candidate 1…9, 0 of the inspector"),
+                Binding("1", "", "Fork with candidate 1…9, 0 of the inspector", key_display="1–9 / 0"),
                 *[b for b in ExplorerView.BINDINGS if not b.key.isdigit() and b.key not in ("left", "right", "up", "down")]]),
             ("Settings panel (F2, Tab to move)", SettingInput.BINDINGS),
             ("Output pane (Tab to focus)", [Binding("up,down", "", "Scroll"), Binding("pageup,pagedown", "", "Page"),
@@ -97,7 +104,8 @@ class HelpScreen(ModalScreen[None]):
                                      *TrainingViewScreen.BINDINGS]),
             ("App", app_keys),
         ]
-        self.keys = key_rows(self.app, sections)
+        self.sections = sections
+        self.keys = key_rows(sections)
         with VerticalScroll(id="help"):
             yield Static("charlstm-tui help", id="help-title")
             yield Static(ABOUT, id="help-about")

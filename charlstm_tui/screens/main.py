@@ -45,14 +45,14 @@ if TYPE_CHECKING:
 HINT = """Type a prompt below and press Enter:
 the model continues it, one character at a time.
 
-Enter generate · Esc stop · Ctrl+N continue · Ctrl+R again · Ctrl+L clear
+Enter generate · Esc stop · ^N continue · ^R again · ^L clear
 F2 settings · F3/F4 temperature · F5 heat-map · F8 inspect
 F6 train a model · F7 temperature sweep · F9 score a text · F10 training curves
-F1 help · Ctrl+P every command"""
+F1 help · ^P every command"""
 
 NARROW = 100  # columns: below this the settings panel folds away (F2 shows it over the output)
 SHORT = 16  # rows: below this the output and the prompt lose their borders
-PROMPT_HELP = ("Enter generate · Ctrl+J newline · ↑↓ history", "Ctrl+J newline · ↑↓ history")
+PROMPT_HELP = ("Enter generate · ^J newline · ↑↓ history", "^J newline · ↑↓ history")
 
 
 def clipboard_method() -> str:
@@ -102,8 +102,8 @@ class MainScreen(FrameFlusher, Screen):
         Binding("ctrl+s", "save", "Save"),
         Binding("ctrl+o", "copy_output", "Copy the last output"),
         Binding("f2", "focus_settings", "Settings", show=False),  # named in the panel's title
-        Binding("f3", "temperature(-1)", "Temp −", show=False),
-        Binding("f4", "temperature(1)", "Temp +", show=False),
+        Binding("f3", "temperature(-1)", "Temperature down", show=False),
+        Binding("f4", "temperature(1)", "Temperature up", show=False),
         Binding("f5", "toggle_heatmap", "Heat-map"),
         Binding("f8", "inspect", "Inspect"),
     ]

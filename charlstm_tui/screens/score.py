@@ -335,7 +335,7 @@ class ScoreScreen(Screen):
             tables[i >= figures and both].add_row(*cells)
         notes = Text(style="italic")
         if both:
-            start = (f"from the weights adapted on {self.adapted_from:,} chars (Ctrl+G resets)" if self.adapted_from
+            start = (f"from the weights adapted on {self.adapted_from:,} chars (^G resets)" if self.adapted_from
                      else "from the trained weights")
             notes.append(f"Adapted as read, {start}. " + ("Adapt on: what it learned stays." if self.kept
                                                            else "Adapt off: nothing stays."))

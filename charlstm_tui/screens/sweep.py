@@ -110,7 +110,7 @@ class SweepScreen(FrameFlusher, Screen):
     def on_mount(self) -> None:
         prompt = self.prompt
         prompt.border_title = "Prompt"
-        prompt.show_hints("Enter sweep · Ctrl+J newline · ↑↓ history", "Ctrl+J newline · ↑↓ history")
+        prompt.show_hints("Enter sweep · ^J newline · ↑↓ history", "^J newline · ↑↓ history")
         self.query_one("#sweep-settings").border_title = "Sweep"
         self.query_one("#sweep-settings").border_subtitle = "same seed, one batch"
         prompt.focus()

@@ -44,7 +44,7 @@ class PromptArea(TextArea):
         Binding("shift+enter,ctrl+j", "newline", "Newline", show=False),
         Binding("up", "history_back", "History back", show=False),
         Binding("down", "history_forward", "History forward", show=False),
-        Binding("tab", "accept_ghost", "Accept the ghost text (else: to the output pane)", show=False),
+        Binding("tab", "accept_ghost", "Accept the ghost text's line (else: to the output pane)", show=False),
     ]
 
     @dataclass

@@ -474,3 +474,40 @@ def test_a_resize_from_wide_to_30x8_under_the_error_dialog_keeps_the_app_running
         assert "Cannot open the checkpoint" in "\n".join(screen_lines(app))
 
     drive(app, script, size=(80, 24), wait_loaded=False)
+
+
+def test_help_names_every_key_as_the_footer_does_and_each_is_bound(app_on) -> None:
+    """One style of key names, the footer's (F5, ^N, Esc, Enter, PgUp), in the help's
+    table and its text; each key listed with an action is an action of the app."""
+    import re
+
+    from charlstm_tui.screens.help import keys_cell
+    from charlstm_tui.screens.main import MainScreen
+    from charlstm_tui.screens.score import ScoreScreen
+    from charlstm_tui.screens.sweep import SweepScreen
+    from charlstm_tui.screens.train import TrainScreen
+    from charlstm_tui.screens.training_view import TrainingViewScreen
+    from charlstm_tui.widgets.explore_view import ExplorerView
+    from charlstm_tui.widgets.prompt import PromptArea
+    from charlstm_tui.widgets.settings_panel import SettingInput
+
+    footer_style = re.compile(r"F\d+|\^[A-Z]|Esc|Enter|Shift\+Enter|Tab|PgUp|PgDn|End|[↑↓←→?\[\]r0]|1–9")
+    owners = (CharLSTMApp, MainScreen, PromptArea, ExplorerView, SettingInput, TrainScreen, SweepScreen, ScoreScreen,
+              TrainingViewScreen)
+    app = app_on()
+
+    async def script(pilot) -> None:
+        await pilot.press("f1")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), "help")
+        listed = [b for _, bindings in app.screen.sections for b in bindings if b.description]
+        for b in listed:
+            for key in keys_cell(b).split(" / "):
+                assert footer_style.fullmatch(key), (key, b.description)
+            if b.action:
+                name = b.action.removeprefix("screen.").removeprefix("app.").split("(")[0]
+                assert any(hasattr(owner, f"action_{name}") for owner in owners), b.action
+        shown = " ".join(line.strip("│ ") for line in screen_lines(app))
+        assert "Ctrl+" not in shown.replace("^N means Ctrl+N", "")
+        assert "1–9 / 0" in app.screen.keys_text() and "^N means Ctrl+N" in shown
+
+    drive(app, script, size=(120, 80))
