@@ -47,7 +47,7 @@ class AdaptFileScreen(ModalScreen["tuple[Path, str] | None"]):
     def _submitted(self, event: Input.Submitted) -> None:
         value = event.value.strip()
         if not value:
-            self._error("type the path of a text file")
+            self._error("type the path of a text file (Tab completes it)")
             return
         self._error("reading…")
         self._read(Path(os.path.expanduser(value)))

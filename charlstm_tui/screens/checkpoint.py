@@ -99,7 +99,7 @@ class CheckpointScreen(ModalScreen[Path | None]):
 
         value = self.query_one("#path", Input).value.strip()
         path = Path(os.path.expanduser(value)) if value else Path()
-        problem = "type a path" if not value else checkpoint_problem(path)
+        problem = "type a path (→ completes it), or pick a file below" if not value else checkpoint_problem(path)
         if problem:
             self.query_one("#path-error", Static).update(problem)
             return

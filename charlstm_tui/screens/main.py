@@ -217,7 +217,7 @@ class MainScreen(FrameFlusher, Screen):
             self.status.show_model(self.model.info.summary())
         else:
             self.status.show_model("no model loaded · Enter opens one")
-        self.status.show_run("idle", 0, None)
+        self._show_status()
 
     def _need_model(self, action: Callable[[], None]) -> bool:
         """True if the model is there; otherwise run ``action`` once it is."""
@@ -728,7 +728,8 @@ class MainScreen(FrameFlusher, Screen):
             self._footer_generating = self.generating
             self.refresh_bindings()
         if run is None:
-            self.status.show_run("ready" if self.model else "loading", 0, None)
+            state = "ready" if self.model else "loading" if self.loading_model else "no model"
+            self.status.show_run(state, 0, None)
             return
         if run.reading is not None and not run.count and not run.finished:
             done, total = run.reading

@@ -162,7 +162,8 @@ class ScoreScreen(Screen):
     def _load(self, event: Input.Submitted) -> None:
         value = event.value.strip()
         if not value:
-            self.notify("Type the path of a text file to load.", severity="warning")
+            self.notify("Type the path of a text file to load (→ completes it), or paste a text in the box below.",
+                        severity="warning")
             return
         self._read(Path(os.path.expanduser(value)))
 

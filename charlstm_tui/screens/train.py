@@ -344,7 +344,7 @@ class TrainScreen(Screen):
     def _path_submitted(self, event: Input.Submitted) -> None:
         value = event.value.strip()
         if not value:
-            self._say("Type the path of a text file, or choose one in the tree.", "error")
+            self._say("Type the path of a text file (Tab completes it), or pick one in the tree.", "error")
             return
         self.check(Path(os.path.expanduser(value)))
 

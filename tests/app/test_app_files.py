@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from textual.widgets import Button
+from textual.widgets import Button, Input
 
 from charlstm_tui.app import CharLSTMApp
 from charlstm_tui.screens.checkpoint import CheckpointScreen
@@ -342,6 +342,7 @@ def test_escape_closes_the_error_screen_and_the_app_stays(tmp_path: Path, tiny_c
         await pilot.pause()
         assert app.is_running and app.screen is app.main and app.main.model is None
         assert app.main.status.model_text == "no model loaded · Enter opens one"
+        assert app.main.status.run_text.startswith("no model · ")  # not "ready", nor a word of its own
         await type_text(pilot, "KING:")
         await pilot.press("enter")  # nothing to generate with: the dialog comes back
         await wait_for(pilot, lambda: isinstance(app.screen, CheckpointScreen) and app.screen.query("#bundled"),
@@ -355,6 +356,14 @@ def test_escape_closes_the_error_screen_and_the_app_stays(tmp_path: Path, tiny_c
         assert not app.screen.query("#quit")
         await pilot.press("escape")
         assert app.screen is app.main and app.is_running
+        app.open_checkpoint(tmp_path / "other-missing.pt")  # a failed load keeps the model: still ready
+        await wait_for(pilot, lambda: isinstance(app.screen, CheckpointScreen) and app.screen.query("#path"),
+                       "the error again")
+        app.screen.query_one("#path", Input).value = ""
+        await pilot.click("#open")  # no path: say what to do, both ways
+        assert str(app.screen.query_one("#path-error").render()) == "type a path (→ completes it), or pick a file below"
+        await pilot.press("escape")
+        assert app.main.status.run_text.startswith("ready · ")
 
     drive(app, script, wait_loaded=False)
 

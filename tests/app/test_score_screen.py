@@ -81,6 +81,9 @@ def test_load_a_file_by_path_and_bad_input(app_on, tiny_checkpoint, tmp_path, mo
         assert any("Nothing to score" in n.message for n in app._notifications)
         path = screen.query_one("#score-path")
         path.focus()
+        await pilot.press("enter")  # no path: both ways to give a text
+        assert any(n.message.startswith("Type the path of a text file to load (→ completes it), or paste a text")
+                   for n in app._notifications)
         path.value = str(tmp_path / "missing.txt")
         await pilot.press("enter")
         await app.workers.wait_for_complete()
