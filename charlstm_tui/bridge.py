@@ -152,7 +152,7 @@ def load_model(path: Path) -> LoadedModel:
     model = ckpt.build_model()
     block = int((ckpt.train.get("config") or {}).get("block_size", 256))
     info = ModelInfo(
-        path=Path(path), name=Path(path).stem, params=model.num_params(), val_loss=ckpt.best_val_loss,
+        path=Path(path), name=Path(path).stem, params=model.num_params(), val_loss=ckpt.val_loss,
         n_layers=ckpt.model_config.n_layers, n_embd=ckpt.model_config.n_embd, vocab_size=ckpt.vocab.size,
         block_size=block, step=ckpt.step,
     )

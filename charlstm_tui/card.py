@@ -34,6 +34,9 @@ class ModelCard:
     train: dict[str, Any] = field(repr=False)  # the checkpoint's free-form training metadata
     history: tuple[dict[str, Any], ...] = ()  # evaluations: {"step", "train_loss", "val_loss", ...}
     history_source: str = "none"  # "checkpoint", the metrics file's name, or "none"
+    val_loss: float | None = None  # of the weights this file holds (core.checkpoint.Checkpoint.val_loss)
+    resumable: bool = False  # a run's latest state with its optimizer (``NAME.last.pt``), not its best
+    averaged: bool = False  # its run evaluated a weight average (--ema), which a resume file keeps apart
 
     @classmethod
     def of(cls, path: Path, ckpt: "Checkpoint") -> "ModelCard":
@@ -49,7 +52,9 @@ class ModelCard:
         return cls(path=path, file_bytes=path.stat().st_size, n_layers=c.n_layers, n_embd=c.n_embd,
                    regularisation=regularisation(c), vocab="".join(ckpt.vocab.chars),
                    params=sum(v.numel() for v in ckpt.state_dict.values()), train=dict(ckpt.train),
-                   history=tuple(history), history_source=source)
+                   history=tuple(history), history_source=source, val_loss=ckpt.val_loss,
+                   resumable=ckpt.resume is not None,
+                   averaged=ckpt.resume is not None and ckpt.resume.get("ema") is not None)
 
     @classmethod
     def read(cls, path: Path) -> "ModelCard":
@@ -61,8 +66,27 @@ class ModelCard:
 
     @property
     def best_val_loss(self) -> float | None:
+        """The run's best val loss; in a resume file, that of the best file, not its own."""
         best = self.train.get("best_val_loss")
         return float(best) if isinstance(best, (int, float)) and math.isfinite(best) else None
+
+    @property
+    def last_eval_step(self) -> int | None:
+        """The step of the run's latest evaluation, if any."""
+        steps = [int(h["step"]) for h in self.history if isinstance(h.get("step"), (int, float))]
+        return max(steps) if steps else None
+
+    def val_words(self) -> str:
+        """What :attr:`val_loss` is, said whole: "1.4052 nats/char, 2.0273 bits/char", with
+        where a resume file's figure comes from, or why it has none."""
+        if self.val_loss is not None:
+            figure = f"{self.val_loss:.4f} nats/char, {self.val_loss / LN2:.4f} bits/char"
+            return f"{figure}, at its last evaluation (step {self.step:,})" if self.resumable else figure
+        if self.averaged:
+            return "not measured: the run evaluated its weight average (--ema), kept apart in this file"
+        if self.resumable and self.last_eval_step is not None:
+            return f"not evaluated: saved at step {self.step:,}, after the last evaluation (step {self.last_eval_step:,})"
+        return "not evaluated"
 
     @property
     def step(self) -> int:
@@ -71,6 +95,7 @@ class ModelCard:
     def rows(self) -> list[tuple[str, str]]:
         """``(label, value)`` lines of the card, in reading order."""
         t, best = self.train, self.best_val_loss
+        best_words = f"{best:.4f} nats/char, {best / LN2:.4f} bits/char" if best is not None else "not evaluated"
         rows = [
             ("checkpoint", f"{self.path} ({self.file_bytes / 1e6:.1f} MB)"),
             ("model", f"LSTM {self.n_layers} x {self.n_embd}, vocab {len(self.vocab)}; trained with "
@@ -79,8 +104,18 @@ class ModelCard:
             ("vocabulary", repr(self.vocab)),
             ("data", f"{t.get('data') or 'unknown'} ({t.get('data_chars', 0):,} chars)"),
             ("training", f"{self.step:,} steps, {t.get('tokens_seen', 0):,} tokens, {t.get('elapsed', 0) / 60:.1f} min"),
-            ("best val", f"{best:.4f} nats/char, {best / LN2:.4f} bits/char" if best is not None else "not evaluated"),
         ]
+        if self.resumable:
+            best_file = self.path.name.removesuffix(".last.pt") + ".pt" if self.path.name.endswith(".last.pt") else None
+            rows += [
+                ("holds", "the run's latest state, with its optimizer, to resume training from"
+                          + (f"; the run's best model is {best_file}" if best_file else "")),
+                ("val", self.val_words()),
+                ("run's best", best_words),
+                ("resume", f"on the command line: charlstm-tui train --data TEXT --resume {self.path}"),
+            ]
+        else:
+            rows.append(("best val", best_words))
         cfg = t.get("config") or {}
         if cfg:
             rows.append(("recipe", ", ".join(f"{k}={cfg[k]}" for k in RECIPE_KEYS if k in cfg)))

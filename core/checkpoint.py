@@ -92,6 +92,20 @@ class Checkpoint:
         return int(self.train.get("step", 0))
 
     @property
+    def val_loss(self) -> float | None:
+        """The val loss measured for the weights this file holds. A best file's is its
+        ``best_val_loss``. A resume file's ``best_val_loss`` is the run's best, held by the
+        best file; its own is the evaluation at its step, if the run evaluated there (not
+        when it stopped between evaluations), and if what was evaluated is what it holds:
+        with a weight average (``ema``) the average was, which it keeps beside its weights."""
+        if self.resume is None:
+            return self.best_val_loss
+        if self.resume.get("ema") is not None:
+            return None
+        at_step = [h["val_loss"] for h in self.history if h.get("step") == self.step]
+        return float(at_step[-1]) if at_step else None
+
+    @property
     def history(self) -> list[dict[str, Any]]:
         return list(self.train.get("history", []))
 

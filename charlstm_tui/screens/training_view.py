@@ -3,7 +3,8 @@ the checkpoints on this machine.
 
 The picker lists the ``.pt`` files in the bundled ``checkpoints/`` folder, in
 ``<data dir>/models`` (where the Train screen saves) and beside the current checkpoint,
-each with its best val loss. Every file is read once (:meth:`ModelCard.read`, on the CPU,
+each with the val loss of the weights it holds (a resume file's, ``NAME.last.pt``, is its
+last evaluation's, so labelled). Every file is read once (:meth:`ModelCard.read`, on the CPU,
 in a thread worker) and only its card is kept. Moving the cursor shows a file's train and
 val curves (:class:`~charlstm_tui.widgets.loss_chart.LossChart`) and card; Enter loads it
 into the app.
@@ -172,9 +173,13 @@ class TrainingViewScreen(Screen):
             error = self.errors.get(str(path.resolve()))
             status = Text("unreadable" if error else "reading…", style="italic dim")
             return [mark, path.name, status, "", "", "", folder]
-        best = card.best_val_loss
-        val = Text(f"{best:.4f}" if best is not None else "—", justify="right")
-        bits = Text(f"{best / LN2:.4f}" if best is not None else "—", justify="right")
+        # The val loss of the weights in the file: a resume file's is its last evaluation's
+        # (the run's best is the best file's), labelled so.
+        loss = card.val_loss
+        val = Text(f"{loss:.4f}" if loss is not None else "—", justify="right")
+        bits = Text(f"{loss / LN2:.4f}" if loss is not None else "—", justify="right")
+        if card.resumable:
+            val.append(" last eval" if loss is not None else " not evaluated", style="dim")
         return [mark, path.name, val, bits, Text(f"{card.step:,}", justify="right"),
                 f"{card.n_layers}×{card.n_embd}", folder]
 

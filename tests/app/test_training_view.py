@@ -132,3 +132,47 @@ def test_gradient_statistics_beside_a_checkpoint_are_not_listed_as_checkpoints(t
     if adapt_stats.sidecar_path(BUNDLED_CHECKPOINT).exists():
         assert BUNDLED_CHECKPOINT.name in names
         assert not any(n.endswith(".adapt.pt") for n in names), names
+
+
+def resume_file(tiny: Path, name: str, step: int) -> Path:
+    """A run's resume file in <data dir>/models: tiny.last.pt (real, with its optimizer) with
+    a history whose last evaluation, at step 60, is worse than the run's best."""
+    ckpt = load_checkpoint(tiny.with_name("tiny.last.pt"))
+    assert ckpt.resume is not None
+    history = [{"step": 30, "train_loss": 2.0, "val_loss": 1.1111}, {"step": 60, "train_loss": 1.5, "val_loss": 2.2222}]
+    ckpt.train = {**ckpt.train, "best_val_loss": 1.1111, "history": history, "step": step}
+    return save_checkpoint(data_dir() / "models" / name, ckpt)
+
+
+def test_a_resume_file_shows_its_own_val_loss_labelled_and_cli_advice_as_such(app_on, tiny_checkpoint) -> None:
+    """NAME.last.pt showed the run's best val (the best file's figure) as its own."""
+    last = resume_file(tiny_checkpoint, "run.last.pt", 60)
+    later = resume_file(tiny_checkpoint, "later.last.pt", 65)  # stopped after the last evaluation
+    app = app_on()
+
+    async def script(pilot) -> None:
+        await pilot.press("f10")
+        await wait_for(pilot, lambda: isinstance(app.screen, TrainingViewScreen), "the training view")
+        screen: TrainingViewScreen = app.screen
+        await wait_for(pilot, lambda: screen.card(last) and screen.card(later), "the files to be read")
+        await pilot.pause()
+        assert cell(screen, last, "val") == "2.2222 last eval"
+        assert cell(screen, last, "bits") == f"{2.2222 / math.log(2):.4f}"
+        assert cell(screen, later, "val") == "— not evaluated" and cell(screen, later, "bits") == "—"
+        target = [p.name for p in screen.files].index("run.last.pt")
+        while screen.picker.cursor_row != target:
+            await pilot.press("down" if screen.picker.cursor_row < target else "up")
+        card = screen.card_text
+        assert "val          2.2222 nats/char" in card and "at its last evaluation (step 60)" in card
+        assert "run's best   1.1111 nats/char" in card and "best val" not in card
+        assert "the run's best model is run.pt" in card
+        assert f"resume       on the command line: charlstm-tui train --data TEXT --resume {last}" in card
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.main.model.info.path == last, "the resume file to load")
+        assert app.main.model.info.summary().endswith("val 2.222")
+        target = [p.name for p in screen.files].index("later.last.pt")
+        while screen.picker.cursor_row != target:
+            await pilot.press("down" if screen.picker.cursor_row < target else "up")
+        assert "not evaluated: saved at step 65, after the last evaluation (step 60)" in screen.card_text
+
+    drive(app, script, size=(80, 24))

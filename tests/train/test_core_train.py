@@ -247,3 +247,23 @@ def test_an_overflowing_update_is_a_clear_error(data, tmp_path):
     # AdamW's first step size is lr / (1 - 0.9): 1e38 overflows fp32 before any loss can.
     with pytest.raises(TrainingError, match=r"the update overflowed at step 0 \(lr 1e\+38\): lower --lr; no checkpoint"):
         run(replace(CONFIG, lr=1e38, min_lr=1e38, warmup_iters=0), data, tmp_path / "m.pt")
+
+
+@pytest.mark.parametrize("ema", [0.0, 0.9], ids=["plain", "ema"])
+def test_a_resume_file_says_the_val_loss_of_its_own_weights(data, tmp_path, ema):
+    """Checkpoint.val_loss: a best file's is its best val; a resume file's is its step's
+    evaluation (its best_val_loss is the run's best, held by the other file), none when it
+    was saved after the last evaluation or when what was evaluated was the weight average."""
+    from core.checkpoint import load_checkpoint
+
+    config = replace(CONFIG, lr=5e-2, max_iters=30, ema=ema)  # a high rate: val rises after its best
+    out = tmp_path / "m.pt"
+    events = run(config, data, out, stop_after=24)  # evaluations at 10 and 20; stopped at step 25
+    vals = {e.step: e.val_loss for e in events if e.kind == "eval"}
+    best, last = load_checkpoint(out), load_checkpoint(last_path(out))
+    assert best.val_loss == best.best_val_loss == min(vals.values())
+    assert last.step == 25 and last.best_val_loss == min(vals.values()) and last.val_loss is None
+    run(config, data, out, resume=last_path(out))  # on to 30, evaluated there
+    last = load_checkpoint(last_path(out))
+    history = {h["step"]: h["val_loss"] for h in last.history}
+    assert last.step == 30 and last.val_loss == (None if ema else history[30])
