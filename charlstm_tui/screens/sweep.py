@@ -55,8 +55,17 @@ def parse_temperatures(text: str) -> list[float]:
     return [TEMPERATURE.parse(p) for p in parts]
 
 
-def column_title(temperature: float) -> str:
-    return f"T {temperature:.2f}" + (" · greedy" if temperature == 0 else "")
+def column_titles(temperature: float) -> tuple[str, ...]:
+    """A column's title, longest first: "T 0.00 · greedy", "T 0.00", "0.00"."""
+    short = f"T {temperature:.2f}"
+    return ((f"{short} · greedy",) if temperature == 0 else ()) + (short, f"{temperature:.2f}")
+
+
+def column_subtitles(bits: float | None) -> tuple[str, ...]:
+    """A measured column's subtitle, longest first (its length is the status line's)."""
+    if bits is None:
+        return ()
+    return f"{bits:.2f} bits/char (T 1)", f"{bits:.2f} bits/char", f"{bits:.2f}"
 
 
 class SweepScreen(FrameFlusher, Screen):
@@ -68,6 +77,10 @@ class SweepScreen(FrameFlusher, Screen):
         Binding("escape", "stop_or_back", "Stop / back"),
         Binding("f7", "sweep_again", "Sweep again"),  # F7 means the sweep everywhere (the app's key calls this here)
     ]
+    # Under 48 columns or 12 rows there is no room for four columns and their controls:
+    # the screen says so and how to go back (app.tcss, ``-thin``/``-tiny``).
+    HORIZONTAL_BREAKPOINTS = [(0, "-thin"), (48, "-roomy")]
+    VERTICAL_BREAKPOINTS = [(0, "-tiny"), (12, "-roomy-v")]
 
     def __init__(self, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -95,6 +108,8 @@ class SweepScreen(FrameFlusher, Screen):
                 yield Input("" if s.seed is None else str(s.seed), id="sweep-seed", placeholder="random",
                             compact=True)
         yield Static("", id="sweep-error", markup=False)
+        yield Static("Too small for a sweep (48×12 at least). Esc back.",
+                     id="sweep-small", classes="too-small")
         yield Horizontal(*self._make_columns(self.temperatures), id="sweep-streams")
         yield StatusBar(id="sweep-status")
         yield KeyBar()
@@ -102,8 +117,8 @@ class SweepScreen(FrameFlusher, Screen):
     def _make_columns(self, temperatures: list[float]) -> list[OutputView]:
         columns = []
         for t in temperatures:
-            column = OutputView(f"{column_title(t)}\n\nEnter to sweep")
-            column.border_title = column_title(t)
+            column = OutputView(f"{column_titles(t)[0]}\n\nEnter to sweep")
+            column.show_border(column_titles(t))
             columns.append(column)
         return columns
 
@@ -206,8 +221,7 @@ class SweepScreen(FrameFlusher, Screen):
             await box.remove_children()
             await box.mount_all(self._make_columns(temperatures))
         for column, t in zip(self.columns, temperatures):
-            column.border_title = column_title(t)
-            column.border_subtitle = ""
+            column.show_border(column_titles(t))
         self.temperatures = list(temperatures)
 
     def _error(self, text: str) -> None:
@@ -267,10 +281,8 @@ class SweepScreen(FrameFlusher, Screen):
     def _show_subtitles(self) -> None:
         # Only once a sweep ends: a new border subtitle repaints the whole column, four
         # times over, which would cost the UI more than all the streamed text.
-        count = self.run.count if self.run else 0
-        for i, column in enumerate(self.columns):
-            bits = f"{self.bits[i]:.2f} bits/char (T 1) · " if i < len(self.bits) else ""
-            column.border_subtitle = f"{bits}{count:,} chars" if count else ""
+        for i, (column, t) in enumerate(zip(self.columns, self.temperatures)):
+            column.show_border(column_titles(t), column_subtitles(self.bits[i] if i < len(self.bits) else None))
 
     def _show_status(self) -> None:
         model = self.app.main.model

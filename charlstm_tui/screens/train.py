@@ -250,6 +250,11 @@ class TrainScreen(Screen):
         Binding("f8", "press_stop", "Stop, keep the best (F8 twice)"),
         Binding("escape", "back", "Back to generating"),
     ]
+    # Under 100 columns the text's column gets the room the tree needs; under 60 columns or
+    # 16 rows a run cannot be set up: the screen says so, with the run's progress and
+    # message, and how to go back (app.tcss).
+    HORIZONTAL_BREAKPOINTS = [(0, "-thin"), (60, "-narrow"), (100, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-tiny"), (16, "-roomy-v")]
 
     def __init__(self) -> None:
         super().__init__()
@@ -265,6 +270,8 @@ class TrainScreen(Screen):
         self._done_line = ""  # what the last run did, for the message line
 
     def compose(self) -> ComposeResult:
+        yield Static("Too small to set up a run (60×16 at least). Esc back.",
+                     id="train-small", classes="too-small")
         with Horizontal(id="train-setup"):
             with Vertical(id="train-source"):
                 yield PathInput(str(Path.cwd()) + os.sep, id="train-path", placeholder="path/to/text.txt",
@@ -290,7 +297,7 @@ class TrainScreen(Screen):
         with Horizontal(id="train-progress-row"):
             yield ProgressBar(total=100, show_eta=False, id="train-progress")
             yield PartsLine(id="train-stats")
-        yield Static(HINT, id="train-message", markup=False)
+        yield Static(HINT, id="train-message", classes="-hint", markup=False)
         with Horizontal(id="train-offer"):  # shown while a trained model waits to be loaded
             yield Button("Load", id="train-load", variant="success", compact=True)
             yield Static("the model in use stays until then", id="train-offer-note")
@@ -299,7 +306,7 @@ class TrainScreen(Screen):
     def on_mount(self) -> None:
         self.query_one("#train-offer").display = False
         self.query_one("#train-source").border_title = "Text"
-        self.query_one("#train-about").border_title = "About the text"
+        self.query_one("#train-about").border_title = "About it"
         self.query_one("#train-recipe").border_title = "Recipe"
         self.chart.border_title = "Loss"
         self.query_one("#train-path", Input).focus()
@@ -319,6 +326,7 @@ class TrainScreen(Screen):
         line.update(text)
         line.set_class(kind == "error", "-error")
         line.set_class(kind == "ok", "-ok")
+        line.set_class(text == HINT, "-hint")  # about the setup: left out where it is not shown
 
     # -- choosing the text, preset and budget --------------------------------------------------
     @property

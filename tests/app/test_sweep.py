@@ -10,7 +10,7 @@ from core.errors import ConfigError
 from core.checkpoint import load_checkpoint
 from core.sampling import FusedLSTM, FusedRun, SampleConfig, Sampler
 
-from .conftest import drive, type_text, wait_for
+from .conftest import drive, screen_lines, type_text, wait_for
 
 TEMPS = [0.0, 0.5, 0.8, 1.2]
 
@@ -212,7 +212,7 @@ def test_every_column_is_measured_the_same_way(app_on, tiny_checkpoint) -> None:
                 logits, _ = model(torch.tensor([ids[:-1]]))
             want = F.cross_entropy(logits[0, len(prompt) - 1:], torch.tensor(ids[len(prompt):])).item() / math.log(2)
             assert bits == pytest.approx(want, abs=1e-4)
-            assert column.border_subtitle == f"{bits:.2f} bits/char (T 1) · 120 chars"
+            assert column.border_subtitle == f"{bits:.2f} bits/char (T 1)"
         assert screen.bits[0] == min(screen.bits)  # greedy text is the likeliest at T 1
         assert screen.bits[-1] == max(screen.bits)  # and T 1.2 the least likely
 
@@ -240,3 +240,42 @@ def test_f7_on_the_sweep_screen_sweeps_again_as_the_footer_says(app_on) -> None:
         assert app.screen is screen and screen.run is not first and screen.run.finished == "done"
 
     drive(app, script)
+
+
+def test_column_titles_and_subtitles_show_whole_at_80x24(app_on) -> None:
+    """Four columns of 20 cells: 'T 0.00 · greedy' was cut to 'T 0.00 · gree…' and the
+    measure to '2.13 bits/char (T 1) · 1…'; each shows the longest form that fits whole."""
+    app = app_on(delay_ms=0)
+
+    async def script(pilot) -> None:
+        screen = await open_sweep(pilot, length=60, seed=3)
+        assert [c.border_title for c in screen.columns] == ["T 0.00", "T 0.50", "T 0.80", "T 1.20"]
+        await pilot.press("enter")
+        await sweep_done(pilot, screen)
+        await wait_for(pilot, lambda: len(screen.bits) == 4, "the columns' measure")
+        await pilot.pause()
+        assert [c.border_subtitle for c in screen.columns] == [f"{b:.2f} bits/char" for b in screen.bits]
+        rows = screen_lines(app)
+        borders = [r for r in rows if "T 0.50" in r or "bits/char" in r]
+        assert len(borders) == 2 and not any("…" in r for r in borders)
+        await pilot.resize_terminal(160, 45)
+        await pilot.pause(0.2)
+        assert screen.columns[0].border_title == "T 0.00 · greedy"
+        assert screen.columns[0].border_subtitle == f"{screen.bits[0]:.2f} bits/char (T 1)"
+
+    drive(app, script, size=(80, 24))
+
+
+def test_at_30x8_the_sweep_says_it_is_too_small_and_how_to_go_back(app_on) -> None:
+    app = app_on(delay_ms=0)
+
+    async def script(pilot) -> None:
+        await pilot.press("f7")
+        await wait_for(pilot, lambda: isinstance(app.screen, SweepScreen), "the sweep screen")
+        await pilot.pause()
+        text = "\n".join(screen_lines(app))
+        assert "Too small for a sweep" in text and "Esc back" in text
+        await pilot.press("escape")
+        assert app.screen is app.main
+
+    drive(app, script, size=(30, 8))

@@ -332,3 +332,36 @@ def test_a_training_that_ends_mid_run_offers_its_model_and_takes_nothing_away(ap
         assert "Loaded into the app" in screen.message and not screen.query_one("#train-offer").display
 
     drive(app, script, size=size)
+
+
+def test_at_80x24_the_tree_shows_whole_names(app_on, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Text column was 21 cells: 'tinyshakespeare.txt' showed as 'tinyshakes'."""
+    (tmp_path / "tinyshakespeare.txt").write_text("To be, or not to be\n" * 50)
+    (tmp_path / "shakespeare_plays").mkdir()
+    monkeypatch.chdir(tmp_path)
+    app = app_on()
+
+    async def script(pilot) -> None:
+        await open_train(pilot)
+        await pilot.pause(0.3)
+        text = "\n".join(screen_lines(app))
+        assert "tinyshakespeare.txt" in text and "shakespeare_plays" in text
+        assert "Recipe" in text and "Start" in text and "Stop" in text
+
+    drive(app, script, size=(80, 24))
+
+
+def test_at_30x8_the_train_screen_says_it_is_too_small_and_how_to_go_back(app_on) -> None:
+    app = app_on()
+
+    async def script(pilot) -> None:
+        await open_train(pilot)
+        await pilot.pause()
+        rows = screen_lines(app)
+        text = "\n".join(rows)
+        assert "Too small to set up a run" in text and "Esc back" in rows[-1]
+        assert "Pick a text file" not in text  # the hint about the hidden tree is left out
+        await pilot.press("escape")
+        assert app.screen is app.main
+
+    drive(app, script, size=(30, 8))
