@@ -120,6 +120,23 @@ def test_eval_shows_progress_on_a_terminal_and_only_there(tiny_checkpoint, corpu
     assert b"100% (" in shown
 
 
+def test_eval_adapt_shows_how_far_it_read_on_a_terminal(tiny_checkpoint, corpus_file):
+    """The README says so: the slow --adapt reading shows its progress on a terminal's stderr."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([str(EXE), "eval", "-c", str(tiny_checkpoint), "-d", str(corpus_file), "--adapt"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave, env=env())
+    os.close(slave)
+    try:
+        shown = _read_until(master, 10**6, proc)
+        out = proc.stdout.read().decode()
+        proc.wait(timeout=60)
+    finally:
+        os.close(master)
+        proc.stdout.close()
+    assert proc.returncode == 0 and "adapted as read" in out
+    assert re.search(rb"\radapting: [\d,]+ / [\d,]+ chars", shown) and shown.endswith(b"\r\x1b[K")
+
+
 def test_closing_the_pipe_early_exits_cleanly(tiny_checkpoint):
     """What ``| head -c 100`` does: read a little, close the pipe; exit 0, no traceback."""
     proc = subprocess.Popen([str(EXE), "generate", "-c", str(tiny_checkpoint), "-n", "1000000", "-s", "0"],
