@@ -93,8 +93,9 @@ class TrainingViewScreen(Screen):
         yield KeyBar()
 
     def footer_keys(self) -> list[tuple[str, str]]:
-        """The footer's keys, most wanted first."""
-        return [("load", "load this one"), ("refresh", "look again"), ("back", "back"), ("help", "help"),
+        """The footer's keys, most wanted first. In the picker Enter is the table's own key
+        (it selects the row, which loads it): its action is named so the footer finds it."""
+        return [("select_cursor", "load this one"), ("load", "load this one"), ("refresh", "look again"), ("back", "back"), ("help", "help"),
                 ("train", "train"), ("sweep", "sweep"), ("score", "score")]
 
     def on_mount(self) -> None:

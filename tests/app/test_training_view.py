@@ -176,3 +176,19 @@ def test_a_resume_file_shows_its_own_val_loss_labelled_and_cli_advice_as_such(ap
         assert "not evaluated: saved at step 65, after the last evaluation (step 60)" in screen.card_text
 
     drive(app, script, size=(80, 24))
+
+
+def test_the_footer_names_enter_to_load_at_80x24(app_on) -> None:
+    """The picker's own Enter hid the screen's: the footer began at 'F5 look again'."""
+    from .conftest import screen_lines
+
+    app = app_on()
+
+    async def script(pilot) -> None:
+        await pilot.press("f10")
+        await wait_for(pilot, lambda: isinstance(app.screen, TrainingViewScreen), "the training view")
+        await pilot.pause()
+        assert app.screen.picker.has_focus
+        assert screen_lines(app)[-1].startswith(" Enter load this one  F5 look again  Esc back")
+
+    drive(app, script, size=(80, 24))
