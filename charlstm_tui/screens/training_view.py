@@ -75,6 +75,9 @@ class TrainingViewScreen(Screen):
         Binding("f5", "refresh", "Look again"),
         Binding("escape", "back", "Back"),
     ]
+    # Under 16 rows the picker takes the screen (the curves and card need more room) and the
+    # footer stays on it (app.tcss).
+    VERTICAL_BREAKPOINTS = [(0, "-tiny"), (16, "-roomy-v")]
 
     def __init__(self, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -95,8 +98,8 @@ class TrainingViewScreen(Screen):
     def footer_keys(self) -> list[tuple[str, str]]:
         """The footer's keys, most wanted first. In the picker Enter is the table's own key
         (it selects the row, which loads it): its action is named so the footer finds it."""
-        return [("select_cursor", "load this one"), ("load", "load this one"), ("refresh", "look again"), ("back", "back"), ("help", "help"),
-                ("train", "train"), ("sweep", "sweep"), ("score", "score")]
+        return [("select_cursor", "load"), ("load", "load"), ("back", "back"),
+                ("refresh", "look again"), ("help", "help"), ("train", "train"), ("sweep", "sweep"), ("score", "score")]
 
     def on_mount(self) -> None:
         self.chart.border_title = "Loss"

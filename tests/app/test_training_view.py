@@ -189,6 +189,23 @@ def test_the_footer_names_enter_to_load_at_80x24(app_on) -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, TrainingViewScreen), "the training view")
         await pilot.pause()
         assert app.screen.picker.has_focus
-        assert screen_lines(app)[-1].startswith(" Enter load this one  F5 look again  Esc back")
+        assert screen_lines(app)[-1].startswith(" Enter load  Esc back  F5 look again")
 
     drive(app, script, size=(80, 24))
+
+
+def test_at_30x8_the_picker_and_the_keys_show(app_on, tiny_checkpoint) -> None:
+    """The picker's 12 rows pushed the footer off an 8-row terminal, under empty curves."""
+    from .conftest import screen_lines
+
+    app = app_on()
+
+    async def script(pilot) -> None:
+        await pilot.press("f10")
+        await wait_for(pilot, lambda: isinstance(app.screen, TrainingViewScreen), "the training view")
+        await pilot.pause()
+        rows = screen_lines(app)
+        assert rows[-1].strip() == "Enter load  Esc back" and "Checkpoints" in rows[0]
+        assert any(tiny_checkpoint.name in r for r in rows)
+
+    drive(app, script, size=(30, 8))
