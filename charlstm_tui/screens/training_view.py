@@ -254,17 +254,17 @@ class TrainingViewScreen(Screen):
         self.shown = path
         card = self.card(path)
         box = self.query_one("#tv-card", Static)
-        self.chart.border_title = f"Loss · {path.name}"
+        self.chart.show_border((f"Loss · {path.name}", "Loss"))
         if card is None:
             error = self.errors.get(str(path.resolve()))
             self.chart.clear()
-            self.chart.border_subtitle = ""
             box.update(Text(f"Cannot read {path}: {error}" if error else f"Reading {path.name}…"))
             return
         self.chart.set_history(card.history)
         n = len(card.history)
-        self.chart.border_subtitle = (f"{n} evaluation{'s' * (n != 1)} · from {card.history_source}" if n
-                                      else "no evaluations")
+        evals = f"{n} evaluation{'s' * (n != 1)}" if n else "no evaluations"
+        self.chart.show_border((f"Loss · {path.name}", "Loss"),
+                               (f"{evals} · from {card.history_source}", evals) if n else (evals,))
         table = Table.grid(padding=(0, 1))
         table.add_column(style="bold", no_wrap=True)
         table.add_column(overflow="fold")

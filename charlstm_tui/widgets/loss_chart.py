@@ -19,6 +19,8 @@ from rich.style import Style
 from rich.text import Text
 from textual.widget import Widget
 
+from .border import FittedBorder
+
 SERIES = ("train", "val")  # drawing order: val is drawn over train where both fall in a cell
 MAX_POINTS = 2048  # per series; merged in pairs beyond this
 ZOOM_SKIP, ZOOM_MIN = 0.1, 50  # the y range leaves out the first 10% of steps of curves this dense
@@ -33,7 +35,7 @@ def _label(v: float) -> str:
     return f"{v:5.2f}" if abs(v) < 100 else f"{v:5.0f}"
 
 
-class LossChart(Widget):
+class LossChart(FittedBorder, Widget):
     """Train and val loss curves sharing one step axis and one loss axis.
 
     Feed it with :meth:`add` (a few points at a time, as a run goes) or replace a
@@ -73,6 +75,9 @@ class LossChart(Widget):
         self._count: dict[str, int] = {s: 0 for s in SERIES}
         self._stride: dict[str, int] = {s: 1 for s in SERIES}  # received points per stored point
         self._acc: dict[str, list[float]] = {s: [0.0, 0.0, 0] for s in SERIES}  # x sum, y sum, n of a partial one
+
+    def on_resize(self) -> None:
+        self.fit_border()
 
     # -- data ------------------------------------------------------------------------------
     def add(self, series: str, points: Iterable[Point]) -> None:

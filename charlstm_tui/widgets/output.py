@@ -22,12 +22,13 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from .border import FittedBorder
 from .transcript import DISPLAY, KIND_NAMES, MODEL, PROMPT, USER, Line, RowIndex, Transcript
 
 __all__ = ["OutputView", "PROMPT", "MODEL", "USER"]
 
 
-class OutputView(ScrollView, can_focus=True):
+class OutputView(FittedBorder, ScrollView, can_focus=True):
     """Scrollable, soft-wrapped view of a :class:`Transcript`."""
 
     COMPONENT_CLASSES = {"output--prompt", "output--model", "output--user", "output--rule", "output--hint"}
@@ -41,7 +42,6 @@ class OutputView(ScrollView, can_focus=True):
         self._base: Style | None = None  # self.rich_style, cached: computing it walks the DOM
         self._hint_cache: tuple[int, list[str]] | None = None  # (width, the hint wrapped to it)
         self._height = 0  # the rows the pane showed, as of the last resize
-        self._border_forms: tuple[tuple[str, ...], tuple[str, ...]] | None = None  # see show_border
 
     # -- writing ------------------------------------------------------------------------
     def append(self, text: str, kind: int = MODEL, probs: Iterable[float] | None = None) -> None:
@@ -130,23 +130,10 @@ class OutputView(ScrollView, can_focus=True):
     def _wrap_width(self) -> int:
         return max(1, self.scrollable_content_region.width)
 
-    def show_border(self, titles: tuple[str, ...], subtitles: tuple[str, ...] = ()) -> None:
-        """Border title and subtitle, each given longest first: each shows the longest form
-        that fits the pane's width whole (none where none fits), never one cut mid-word."""
-        self._border_forms = (titles, subtitles)
-        self._fit_border()
-
-    def _fit_border(self) -> None:
-        titles, subtitles = self._border_forms
-        room = self.outer_size.width - 6  # the corners, a rule and a space each side
-        self.border_title = next((t for t in titles if len(t) <= room), "")
-        self.border_subtitle = next((t for t in subtitles if len(t) <= room), "")
-
     def on_resize(self) -> None:
         """Re-wrap everything for the new size, keeping the end in view if it was. Whether
         it was is judged by the size the pane had: the new one says nothing about it."""
-        if self._border_forms is not None:
-            self._fit_border()
+        self.fit_border()
         follow = self._following() or self.scroll_y + self._height >= self.rows.total
         self._cache.clear()
         self.rows.width = 0  # force a full rebuild

@@ -190,6 +190,14 @@ def test_the_footer_names_enter_to_load_at_80x24(app_on) -> None:
         await pilot.pause()
         assert app.screen.picker.has_focus
         assert screen_lines(app)[-1].startswith(" Enter load  Esc back  F5 look again")
+        # The chart's border: the longest forms that fit, whole ('from checkpo…' before).
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.chart.border_subtitle, "the chart's curves")
+        chart = screen.chart.region
+        rows = screen_lines(app)
+        for row in (rows[chart.y], rows[chart.bottom - 1]):
+            assert "…" not in row[chart.x:chart.right]
+        assert screen.chart.border_subtitle.endswith("evaluations")
 
     drive(app, script, size=(80, 24))
 
