@@ -30,6 +30,12 @@ def test_quick_sizes_grow_with_the_corpus(n_chars, expected):
     assert tuple(sizes[k] for k in ("n_embd", "block_size", "batch_size", "dropout", "weight_drop")) == expected
 
 
+def test_a_large_text_gets_more_weight_decay_unless_the_user_set_it():
+    assert adapt_quick(QUICK, 1_115_394)[0].weight_decay == 0.1
+    assert adapt_quick(QUICK, 46_000)[0].weight_decay == QUICK.weight_decay == 0.01
+    assert adapt_quick(replace(QUICK, weight_decay=0.3), 1_115_394, explicit={"weight_decay"})[0].weight_decay == 0.3
+
+
 def test_sizes_never_shrink_as_the_corpus_grows():
     sizes = [quick_sizes(n) for n in (10, 1_000, 20_000, 200_000, 1_000_000, 10**9)]
     assert [s["n_embd"] for s in sizes] == sorted(s["n_embd"] for s in sizes)
