@@ -151,11 +151,12 @@ class CharLSTMApp(App[None]):
         error = message.error
         if not self.explicit and not message.path.exists() and self.main.model is None:
             error = f"the bundled model is not installed at {message.path}"
-        self._pick_checkpoint(error)
+        self._pick_checkpoint(error, message.path)  # the path that failed, to be corrected
 
-    def _pick_checkpoint(self, error: str | None = None) -> None:
+    def _pick_checkpoint(self, error: str | None = None, start: Path | None = None) -> None:
         """The checkpoint dialog: Open, Use the bundled model, and Cancel (or Quit while no
-        model is loaded). Esc only closes it."""
+        model is loaded). Esc only closes it. Its path box starts at ``start``, else at the
+        model in use."""
         from . import BUNDLED_CHECKPOINT
         from .screens.checkpoint import CheckpointScreen
 
@@ -165,7 +166,7 @@ class CharLSTMApp(App[None]):
                 self.open_checkpoint(path)
 
         bundled = BUNDLED_CHECKPOINT if BUNDLED_CHECKPOINT.is_file() else None
-        self.push_screen(CheckpointScreen(self.checkpoint, error, has_model=self.main.model is not None,
+        self.push_screen(CheckpointScreen(start or self.checkpoint, error, has_model=self.main.model is not None,
                                           bundled=bundled), chosen)
 
     # -- actions ---------------------------------------------------------------------------

@@ -166,7 +166,7 @@ class TrainingViewScreen(Screen):
         else:
             self.chart.clear()
             self.query_one("#tv-card", Static).update(
-                "No checkpoint files found. Train one (F6), or open one with Ctrl+P → Open checkpoint.")
+                "No checkpoint files found. Train one (F6), or open one with ^P → Open checkpoint.")
 
     def _cells(self, path: Path) -> list[Text | str]:
         current = path.resolve() == Path(self.app.checkpoint).resolve()

@@ -84,7 +84,7 @@ class InspectorPanel(Widget):
             out.append(" ")
             out.append(bar(p), bar_style)
             out.append(f" {100 * p:5.1f}%\n")
-        out.append("\n1-9,0 fork · r resample\n", muted)
+        out.append("\n1–9 / 0 fork · r resample\n", muted)
         out.append(branch or "no fork here", muted)
         self.lines = out
         self.refresh()

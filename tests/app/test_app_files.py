@@ -301,6 +301,25 @@ def test_open_another_checkpoint(app_on, tiny_checkpoint: Path, tmp_path: Path) 
     drive(app, script)
 
 
+def test_a_corrupt_checkpoint_opened_while_a_model_runs_is_named_in_the_dialog(tmp_path: Path,
+                                                                             tiny_checkpoint: Path) -> None:
+    """The error dialog's path box holds the file that failed, ready to correct, not the model in use."""
+    bad = tmp_path / "models" / "broken.pt"
+    bad.parent.mkdir()
+    bad.write_bytes(b"PK\x03\x04 not really a zip")
+    app = CharLSTMApp(tiny_checkpoint, explicit=True)
+
+    async def script(pilot) -> None:
+        app.open_checkpoint(bad)
+        await wait_for(pilot, lambda: isinstance(app.screen, CheckpointScreen) and app.screen.query("#dialog-error"),
+                       "the error dialog")
+        assert str(bad) in str(app.screen.query_one("#dialog-error").render())
+        assert app.screen.query_one("#path").value == str(bad)
+        assert app.main.model is not None and app.main.model.info.path == tiny_checkpoint  # still in use
+
+    drive(app, script)
+
+
 @pytest.mark.parametrize("kind", ["missing", "corrupt", "bundled"])
 def test_bad_checkpoint_opens_the_error_screen_then_a_good_one_loads(kind: str, tmp_path: Path,
                                                                      tiny_checkpoint: Path) -> None:
