@@ -20,6 +20,7 @@ from textual.screen import ModalScreen
 from textual.suggester import Suggester
 from textual.widgets import Button, DirectoryTree, Input, Label, Static
 
+from ..widgets.ordered_input import OrderedInput
 
 # Dialogs on a terminal under 30 rows (80x24 among them) get the ``-short`` class, under
 # 20 rows ``-tiny``: less padding, no gaps. Their buttons are docked at the foot of a
@@ -77,7 +78,7 @@ class CheckpointScreen(ModalScreen[Path | None]):
                              + " To make one from your own text: Esc, then F6.", classes="dialog-hint")
             else:
                 yield Label("Open a checkpoint", id="dialog-title")
-            yield Input(str(self.start), id="path", placeholder="path/to/model.pt",
+            yield OrderedInput(str(self.start), id="path", placeholder="path/to/model.pt",
                         suggester=PathSuggester())
             yield Static("", id="path-error", markup=False)
             yield CheckpointTree(folder, id="tree")

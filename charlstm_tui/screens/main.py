@@ -644,7 +644,8 @@ class MainScreen(FrameFlusher, Screen):
 
     @on(SettingsPanel.Changed)
     def _typed(self, event: SettingsPanel.Changed) -> None:
-        self.change(**{event.name: event.value})
+        with self.panel.typed(event.name):
+            self.change(**{event.name: event.value})
 
     @on(SettingsPanel.Stepped)
     def _stepped(self, event: SettingsPanel.Stepped) -> None:

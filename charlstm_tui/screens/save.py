@@ -20,6 +20,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
+from ..widgets.ordered_input import OrderedInput
 from .checkpoint import DIALOG_BREAKPOINTS
 
 
@@ -41,7 +42,7 @@ class SaveScreen(ModalScreen[Path | None]):
         with VerticalScroll(id="dialog"):
             yield Label(self.title_text, id="dialog-title")
             yield Static("File name (Enter to save, Esc to cancel):", classes="dialog-hint")
-            yield Input(str(self.default), id="path")
+            yield OrderedInput(str(self.default), id="path")
             yield Static("", id="path-error")
             with Horizontal(id="dialog-buttons"):
                 yield Button("Replace it", id="replace", variant="error")

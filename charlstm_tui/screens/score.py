@@ -33,6 +33,7 @@ from textual.worker import get_current_worker
 from ..bridge import score, score_adapting
 from ..card import LN2
 from ..messages import ScoreRead, TextLoaded, TextScored
+from ..widgets.ordered_input import OrderedInput
 from ..widgets.keybar import KeyBar
 from ..widgets.surprise import SurpriseView
 from .checkpoint import PathSuggester
@@ -90,7 +91,7 @@ class ScoreScreen(Screen):
     def compose(self) -> ComposeResult:
         with Vertical(id="score-source"):
             with Horizontal(id="score-path-row"):
-                yield Input(id="score-path", placeholder="path/to/text.txt, Enter loads it", suggester=PathSuggester(),
+                yield OrderedInput(id="score-path", placeholder="path/to/text.txt, Enter loads it", suggester=PathSuggester(),
                             compact=True)
                 yield Button("Score (F5)", id="score-run", variant="primary", compact=True)
             yield TextArea(id="score-text", soft_wrap=True, tab_behavior="focus")

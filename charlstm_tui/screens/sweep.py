@@ -31,6 +31,7 @@ from core.options import LENGTH, SEED, TEMPERATURE
 
 from ..bridge import LoadedModel, Run, SweepBuffer, error_text, sweep, sweep_bits
 from ..messages import GenerationEnded, SweepMeasured
+from ..widgets.ordered_input import OrderedInput
 from ..widgets.keybar import KeyBar
 from ..widgets.output import MODEL, PROMPT, OutputView
 from ..widgets.prompt import PromptArea
@@ -101,11 +102,11 @@ class SweepScreen(FrameFlusher, Screen):
             yield PromptArea(self.app.main.history, id="sweep-prompt")
             with Grid(id="sweep-settings"):
                 yield Label("temperatures", classes="setting-label")
-                yield Input(" ".join(f"{t:g}" for t in DEFAULT_TEMPERATURES), id="sweep-temperatures", compact=True)
+                yield OrderedInput(" ".join(f"{t:g}" for t in DEFAULT_TEMPERATURES), id="sweep-temperatures", compact=True)
                 yield Label("length", classes="setting-label")
-                yield Input(str(s.length), id="sweep-length", compact=True)
+                yield OrderedInput(str(s.length), id="sweep-length", compact=True)
                 yield Label("seed", classes="setting-label")
-                yield Input("" if s.seed is None else str(s.seed), id="sweep-seed", placeholder="random",
+                yield OrderedInput("" if s.seed is None else str(s.seed), id="sweep-seed", placeholder="random",
                             compact=True)
         yield Static("", id="sweep-error", markup=False)
         yield Static("Too small for a sweep (48×12 at least). Esc back.",

@@ -38,6 +38,7 @@ from textual.worker import get_current_worker
 from ..messages import TrainingEnded, TrainingProgress, TrainTextChecked
 from ..widgets.keybar import KeyBar
 from ..widgets.loss_chart import LossChart
+from ..widgets.ordered_input import OrderedInput
 from ..widgets.status import PartsLine, human
 from .checkpoint import PathSuggester
 
@@ -216,7 +217,7 @@ class Job:
 
 # -- widgets ----------------------------------------------------------------------------------
 
-class PathInput(Input):
+class PathInput(OrderedInput):
     """A path field whose completion Tab (as well as →) accepts."""
 
     BINDINGS = [Binding("tab", "complete", "Complete the path", show=False)]
@@ -288,7 +289,7 @@ class TrainScreen(Screen):
                         yield button
                 with Horizontal(id="train-budget-row"):
                     yield Label("Budget (min)", id="train-budget-label")
-                    yield Input(f"{DEFAULT_BUDGET:g}", id="train-budget", compact=True, restrict=r"[0-9.]*")
+                    yield OrderedInput(f"{DEFAULT_BUDGET:g}", id="train-budget", compact=True, restrict=r"[0-9.]*")
                 yield Static("", id="train-plan")
                 with Horizontal(id="train-buttons"):
                     yield Button("Start", id="train-start", variant="primary", compact=True)

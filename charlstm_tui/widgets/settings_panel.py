@@ -11,8 +11,9 @@ valid value stays in effect. The controls come from :data:`charlstm_tui.settings
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 from textual import events
 from textual.app import ComposeResult
@@ -25,9 +26,10 @@ from core.errors import ConfigError
 from core.options import Option
 
 from ..settings import CONTROLS, Settings
+from .ordered_input import OrderedInput
 
 
-class SettingInput(Input):
+class SettingInput(OrderedInput):
     """An input for one control, with keys that step its value."""
 
     BINDINGS = [
@@ -75,6 +77,7 @@ class SettingsPanel(VerticalScroll, can_focus=False):
         super().__init__(id=id)
         self._initial = settings  # what compose shows; show() keeps the fields up to date
         self.errors: dict[str, str] = {}  # control name -> why its text is rejected
+        self._typed: str | None = None  # the control whose typed value is being applied
         self.border_title = "Settings"
         self.border_subtitle = "↑↓ step · type · Esc"
 
@@ -90,14 +93,27 @@ class SettingsPanel(VerticalScroll, can_focus=False):
     def input_for(self, name: str) -> SettingInput:
         return self.query_one(f"#set-{name}", SettingInput)
 
+    @contextmanager
+    def typed(self, name: str) -> Iterator[None]:
+        """Apply a value typed in control ``name``: its field is the user's and is never
+        rewritten for it. By the time a typed change is applied, keys typed after it may
+        already be in the field (a fast typist, a paste): writing the older value back
+        turned "0.9" typed over "0.80" into 0.00."""
+        self._typed = name
+        try:
+            yield
+        finally:
+            self._typed = None
+
     def show(self, old: Settings, new: Settings) -> None:
         """The settings went from ``old`` to ``new``: show each control that changed, unless
-        its text already means the new value (as "1." does while 1.5 is typed)."""
+        its text already means the new value (as "1." does while 1.5 is typed) or the
+        change was typed in it."""
         for widget in self.query(SettingInput):
             name = widget.option.name
             value = getattr(new, name)
-            if getattr(old, name) == value:
-                continue  # unchanged: an invalid text being fixed stays as it is
+            if getattr(old, name) == value or name == self._typed:
+                continue  # unchanged (an invalid text being fixed stays as it is), or typed there
             try:
                 if widget.option.parse(widget.value) == value:
                     continue

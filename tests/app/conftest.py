@@ -110,11 +110,18 @@ def screen_lines(app: CharLSTMApp) -> list[str]:
 async def burst(pilot: Pilot, key: str, count: int) -> None:
     """Send ``key`` ``count`` times at once, as a held key or a fast typist does: every
     event is queued before the app handles the first."""
+    await at_once(pilot, *[key] * count)
+
+
+async def at_once(pilot: Pilot, *keys: str) -> None:
+    """Send ``keys`` (names, or single characters) in one burst, as a fast typist or
+    keys over ssh arrive: every event is queued before the app handles the first."""
     from textual import events
+    from textual.keys import _character_to_key
 
     app = pilot.app
-    for _ in range(count):
-        event = events.Key(key, None)
+    for key in keys:
+        event = events.Key(_character_to_key(key), key) if len(key) == 1 else events.Key(key, None)
         event.set_sender(app)
         app._driver.send_message(event)
     await pilot.pause()

@@ -301,6 +301,26 @@ def test_open_another_checkpoint(app_on, tiny_checkpoint: Path, tmp_path: Path) 
     drive(app, script)
 
 
+def test_a_path_typed_in_a_burst_after_ctrl_u_is_kept(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    """Ctrl+U and the path typed behind it in one write: the old text goes, the new stays
+    (the typed text was inserted first and Ctrl+U then deleted it)."""
+    from .conftest import at_once
+
+    app = CharLSTMApp(tiny_checkpoint, explicit=True)
+
+    async def script(pilot) -> None:
+        app.action_open_checkpoint()
+        await wait_for(pilot, lambda: isinstance(app.screen, CheckpointScreen) and app.screen.query("#path"),
+                       "the picker")
+        field = app.screen.query_one("#path")
+        field.focus()
+        await pilot.pause()
+        await at_once(pilot, "end", "ctrl+u", *"/tmp/m.pt")
+        assert field.value == "/tmp/m.pt"
+
+    drive(app, script)
+
+
 def test_a_corrupt_checkpoint_opened_while_a_model_runs_is_named_in_the_dialog(tmp_path: Path,
                                                                              tiny_checkpoint: Path) -> None:
     """The error dialog's path box holds the file that failed, ready to correct, not the model in use."""

@@ -6,7 +6,7 @@ import json
 
 from charlstm_tui.settings import load_settings, settings_path
 
-from .conftest import burst, drive, expected, finished, type_text
+from .conftest import at_once, burst, drive, expected, finished, type_text
 
 
 def test_typing_a_value_applies_and_persists(app_on) -> None:
@@ -111,6 +111,26 @@ def test_a_damaged_settings_file_falls_back_to_defaults(app_on) -> None:
     path.write_text('{"temperature": 9, "length": 12, "mode": "window"}')  # one bad field
     s = load_settings()
     assert (s.temperature, s.length, s.mode) == (0.8, 12, "window")
+
+
+def test_a_value_typed_in_a_burst_is_the_value_set(app_on) -> None:
+    """Keys in one write act in the order typed, and the field is never rewritten under
+    the typist: "End ⌫⌫⌫⌫ 0.9" over "0.80" set (and saved) 0.00, and "End ⌫ 5" emptied it."""
+    app = app_on(temperature=0.8)
+
+    async def script(pilot) -> None:
+        await pilot.press("f2")
+        field = app.main.panel.input_for("temperature")
+        assert app.focused is field and field.value == "0.80"
+        await at_once(pilot, "end", "backspace", "backspace", "backspace", "backspace", "0", ".", "9")
+        assert field.value == "0.9" and app.main.settings.temperature == 0.9
+        await at_once(pilot, "end", "backspace", "5")
+        assert field.value == "0.5" and app.main.settings.temperature == 0.5
+        await at_once(pilot, "home", "delete", "1", "ctrl+e", "backspace", "2")
+        assert field.value == "1.2" and app.main.settings.temperature == 1.2
+
+    drive(app, script)
+    assert load_settings().temperature == 1.2
 
 
 def test_a_burst_of_keys_counts_every_press(app_on) -> None:
