@@ -337,7 +337,7 @@ class MainScreen(FrameFlusher, Screen):
         self.run = None
         if self.model is not None:
             self.generator.queue(("reset",))
-            self.status.show_run("ready", 0, None)
+        self._show_status()  # and the footer: Enter generate, no longer Esc stop
         if self.prompt.text:
             self.notify("Cleared the output and the model's context; the prompt is kept.", title="Clear")
 

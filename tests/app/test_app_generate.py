@@ -218,6 +218,25 @@ def test_regenerate_with_nothing_says_so(app_on) -> None:
     drive(app, script)
 
 
+def test_clear_mid_run_puts_enter_back_at_the_head_of_the_footer(app_on) -> None:
+    """Ctrl+L mid-run stops the run: the footer says Enter generate again (it kept 'Esc stop')."""
+    from .conftest import screen_lines
+
+    app = app_on(length=100_000, delay_ms=20)
+
+    async def script(pilot) -> None:
+        await type_text(pilot, "KING:")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.main.generating and app.main.run.count > 0, "streaming")
+        await wait_for(pilot, lambda: screen_lines(app)[-1].lstrip().startswith("Esc stop"), "the footer's stop key")
+        await pilot.press("ctrl+l")
+        await pilot.pause()
+        assert not app.main.generating and app.main.status.run_text.startswith("ready · 0 chars")
+        assert screen_lines(app)[-1].lstrip().startswith("Enter generate"), screen_lines(app)[-1]
+
+    drive(app, script)
+
+
 def test_clear_starts_over(app_on) -> None:
     app = app_on(length=30, seed=1, delay_ms=0)
 
