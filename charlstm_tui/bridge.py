@@ -106,6 +106,8 @@ def checkpoint_problem(path: Path) -> str | None:
     a load: the app says it at once instead of after importing torch."""
     import stat
 
+    from core.files import kind_of
+
     try:
         mode = Path(path).expanduser().stat().st_mode
     except FileNotFoundError:
@@ -115,7 +117,7 @@ def checkpoint_problem(path: Path) -> str | None:
     if stat.S_ISDIR(mode):
         return f"{path} is a folder, not a checkpoint file"
     if not stat.S_ISREG(mode):
-        return f"{path} is not a regular file (a pipe, socket or device)"
+        return f"{path} is {kind_of(mode)}, not a checkpoint file"
     return None
 
 

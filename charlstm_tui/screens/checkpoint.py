@@ -103,8 +103,17 @@ class CheckpointScreen(ModalScreen[Path | None]):
         problem = "type a path (→ completes it), or pick a file below" if not value else checkpoint_problem(path)
         if problem:
             self.query_one("#path-error", Static).update(problem)
+            self._retire_error()
             return
         self.dismiss(path)
+
+    def _retire_error(self) -> None:
+        """The error the dialog opened with was about another path: only the new one's
+        problem, under the path box, stays (both at once contradicted each other)."""
+        if self.error:
+            self.query_one("#dialog-title", Label).update("Open a checkpoint")
+            for widget in self.query("#dialog-error, .dialog-hint"):
+                widget.display = False
 
     @on(DirectoryTree.FileSelected)
     def _picked(self, event: DirectoryTree.FileSelected) -> None:

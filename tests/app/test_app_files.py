@@ -301,6 +301,35 @@ def test_open_another_checkpoint(app_on, tiny_checkpoint: Path, tmp_path: Path) 
     drive(app, script)
 
 
+def test_a_second_bad_path_replaces_the_error_the_dialog_opened_with(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    """The dialog opened on one file's error; another bad path typed in it is the only
+    error shown (the first stayed on top, contradicting the line under the box)."""
+    import os
+
+    poem = tmp_path / "poem.txt"
+    poem.write_text("The lantern swings above the quay.\n")
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    app = CharLSTMApp(poem, explicit=True)
+
+    async def script(pilot) -> None:
+        await wait_for(pilot, lambda: isinstance(app.screen, CheckpointScreen) and app.screen.query("#dialog-error"),
+                       "the error dialog")
+        dialog = app.screen
+        assert str(poem) in str(dialog.query_one("#dialog-error").render())
+        dialog.query_one("#path").value = str(fifo)
+        await pilot.press("enter")
+        assert str(dialog.query_one("#path-error").render()) == f"{fifo} is a named pipe (FIFO), not a checkpoint file"
+        assert not dialog.query_one("#dialog-error").display and not dialog.query_one(".dialog-hint").display
+        assert str(dialog.query_one("#dialog-title").render()) == "Open a checkpoint"
+        dialog.query_one("#path").value = str(tiny_checkpoint)
+        await pilot.press("enter")
+        await loaded(pilot)
+        assert app.main.model.info.path == tiny_checkpoint
+
+    drive(app, script, wait_loaded=False)
+
+
 def test_a_path_typed_in_a_burst_after_ctrl_u_is_kept(tmp_path: Path, tiny_checkpoint: Path) -> None:
     """Ctrl+U and the path typed behind it in one write: the old text goes, the new stays
     (the typed text was inserted first and Ctrl+U then deleted it)."""
@@ -439,7 +468,7 @@ def test_a_path_that_is_no_file_is_said_before_any_load(kind: str, tmp_path: Pat
                        "the error screen")
         error = str(app.screen.query_one("#dialog-error").render())
         assert error == {"folder": f"{path} is a folder, not a checkpoint file",
-                         "fifo": f"{path} is not a regular file (a pipe, socket or device)"}[kind]
+                         "fifo": f"{path} is a named pipe (FIFO), not a checkpoint file"}[kind]
 
     drive(app, script, wait_loaded=False)
 
