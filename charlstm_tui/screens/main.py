@@ -125,7 +125,6 @@ class MainScreen(FrameFlusher, Screen):
         # position p is session position p - context_start (see session_position).
         self.context_start = 0
         self.explorer = Explorer(self)
-        self._footer_generating = False  # what the footer shows: a run streaming, or not
         self._told_seed: int | None = None  # the fixed seed Ctrl+R last said repeats a run
         self.adapted: AdaptSummary | None = None  # the model's adaptation, as the last read or reset left it
         self._generated: Run | None = None  # the run on screen before an "adapt" run took its place
@@ -725,9 +724,7 @@ class MainScreen(FrameFlusher, Screen):
 
     def _show_status(self) -> None:
         run = self.run
-        if self.generating != self._footer_generating:  # Esc stop / Enter generate lead the footer
-            self._footer_generating = self.generating
-            self.refresh_bindings()
+        self._footer_follows_run()  # Esc stop / Enter generate lead the footer
         if run is None:
             state = "ready" if self.model else "loading" if self.loading_model else "no model"
             self.status.show_run(state, 0, None)

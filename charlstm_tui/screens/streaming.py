@@ -39,6 +39,15 @@ class FrameFlusher:
     def _settle(self) -> None:
         """The run ended: let the screen finish (subtitles, say)."""
 
+    _footer_running = False  # what the footer shows: a run streaming (Esc stop first), or not
+
+    def _footer_follows_run(self) -> None:
+        """Redraw the footer when a run starts or ends, for the key it leads with."""
+        running = self.run is not None and not self.run.finished
+        if running != self._footer_running:
+            self._footer_running = running
+            self.refresh_bindings()  # type: ignore[attr-defined]
+
     def _start_ticker(self) -> None:
         self._ticker = self.set_interval(FRAME, self._flush, pause=True)  # type: ignore[attr-defined]
 

@@ -293,6 +293,7 @@ class SweepScreen(FrameFlusher, Screen):
             n = len(self.temperatures)
             seed = f" · seed {self.seed}" if self.seed is not None else ""
             self.status.show_model(f"{model.info.name} · {n} streams, one batched step each{seed}")
+        self._footer_follows_run()  # Esc stop, or Esc back
         run = self.run
         if run is None:
             self.status.show_run("ready", 0, None)

@@ -279,3 +279,23 @@ def test_at_30x8_the_sweep_says_it_is_too_small_and_how_to_go_back(app_on) -> No
         assert app.screen is app.main
 
     drive(app, script, size=(30, 8))
+
+
+def test_the_footer_leads_with_esc_stop_while_a_sweep_streams(app_on) -> None:
+    """While the columns stream, Esc stops (the footer said 'Esc back' all along); once done, Esc goes back."""
+    from .conftest import screen_lines, wait_for
+
+    app = app_on(delay_ms=20)
+
+    async def script(pilot) -> None:
+        screen = await open_sweep(pilot, length=2_000, seed=3)
+        assert screen_lines(app)[-1].lstrip().startswith("Esc back")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: screen.run is not None and screen.run.count > 0, "streaming")
+        await wait_for(pilot, lambda: screen_lines(app)[-1].lstrip().startswith("Esc stop"), "the footer's stop key")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: screen.run.finished == "stopped", "the stop")
+        await wait_for(pilot, lambda: screen_lines(app)[-1].lstrip().startswith("Esc back"), "the footer's back key")
+        assert app.screen is screen
+
+    drive(app, script)
