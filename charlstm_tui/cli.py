@@ -255,13 +255,17 @@ def eval_(checkpoint: Path | None, data_arg: str, split: str, block_size: int | 
     if config is not None and (context is not None or block_size is not None):
         raise click.UsageError("--adapt reads the split as one stream, the state carried; drop "
                                f"{'--context' if context is not None else '--block-size'}")
+    from core.data import load_text
+
+    with domain_errors():  # the text first: a wrong path is said before torch loads
+        path = data_source(data_arg)[0]
+        raw = load_text(path)
     ckpt = load(checkpoint)
-    from core.data import TextData, load_text
+    from core.data import TextData
     from core.evaluate import evaluate
 
     with domain_errors():
-        path = data_source(data_arg)[0]
-        text = known_text(ckpt.vocab, load_text(path), drop_unknown, str(path))
+        text = known_text(ckpt.vocab, raw, drop_unknown, str(path))
         data = TextData.from_text(text, vocab=ckpt.vocab)
     if config is not None:
         ids = data.val.tolist() if split == "val" else data.train.tolist() + data.val.tolist()

@@ -177,7 +177,8 @@ print("torch imported" if "torch" in sys.modules else "torch not imported", file
 
 @pytest.mark.parametrize("args", [["--help"], ["generate", "--help"], ["eval", "--help"], ["--version"],
                                   ["generate", "--temperature", "-1"], ["generate", "--top-p", "0"],
-                                  ["generate", "-c", "/no/such/model.pt"], ["eval", "-c", "/no/such.pt", "--data", "x"]],
+                                  ["generate", "-c", "/no/such/model.pt"], ["eval", "-c", "/no/such.pt", "--data", "x"],
+                                  ["eval", "--data", "/no/such.txt"], ["score", "/no/such.txt"]],
                          ids=" ".join)
 def test_help_and_bad_options_do_not_import_torch(args):
     done = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, env=env(), timeout=60)
