@@ -436,7 +436,11 @@ class TrainScreen(Screen):
         if plan.problem:
             self._say(plan.problem, "error")
         else:
-            self._say(f"Ready: {info.path.name} with the {self.preset} preset. F5 twice (or Start) to begin.")
+            from core.quick import SHORT_TEXT
+
+            short = (f" At {len(info.text):,} characters it will teach a model little: a few pages or more"
+                     " make one worth sampling." if len(info.text) < SHORT_TEXT else "")
+            self._say(f"Ready: {info.path.name} with the {self.preset} preset. F5 twice (or Start) to begin.{short}")
 
     # -- running ------------------------------------------------------------------------------------
     def action_start(self) -> None:

@@ -202,6 +202,12 @@ def test_bad_input_is_one_line_on_the_screen(app_on, tmp_path: Path, corpus_file
         # And a good file after all that is accepted.
         await choose(pilot, screen, corpus_file)
         assert screen.message.startswith("Ready: plays.txt") and not line.has_class("-error")
+        assert "teach a model little" not in screen.message
+        poem = tmp_path / "poem.txt"
+        poem.write_text("The lantern swings above the quay at Dunmore,\nand every gull calls for Marigold.\n")
+        await choose(pilot, screen, poem)  # it trains, and is said to teach little
+        assert screen.message.startswith("Ready: poem.txt") and not line.has_class("-error")
+        assert "At 81 characters it will teach a model little" in screen.message
 
     drive(app, script, wait_loaded=False)
 

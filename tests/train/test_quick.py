@@ -36,6 +36,12 @@ def test_a_large_text_gets_more_weight_decay_unless_the_user_set_it():
     assert adapt_quick(replace(QUICK, weight_decay=0.3), 1_115_394, explicit={"weight_decay"})[0].weight_decay == 0.3
 
 
+def test_a_very_short_text_is_said_to_teach_little():
+    assert adapt_quick(QUICK, 178)[1].endswith("; a text this short teaches a model little: "
+                                               "a few pages or more make one worth sampling")
+    assert "teaches" not in adapt_quick(QUICK, 2_000)[1]
+
+
 def test_sizes_never_shrink_as_the_corpus_grows():
     sizes = [quick_sizes(n) for n in (10, 1_000, 20_000, 200_000, 1_000_000, 10**9)]
     assert [s["n_embd"] for s in sizes] == sorted(s["n_embd"] for s in sizes)
