@@ -25,6 +25,12 @@ async def generate(pilot, prompt: str = "KING:") -> None:
     await finished(pilot)
 
 
+async def checkpoint_dialog(pilot, part: str, what: str) -> None:
+    """Wait until the checkpoint dialog is on top, with ``part`` (a selector) composed."""
+    app = pilot.app
+    await wait_for(pilot, lambda: isinstance(app.screen, CheckpointScreen) and app.screen.query(part), what)
+
+
 def test_save_transcript_asks_for_a_name(app_on, tmp_path: Path) -> None:
     app = app_on(length=40, seed=1, delay_ms=0)
     target = tmp_path / "out" / "story.txt"
@@ -285,8 +291,7 @@ def test_open_another_checkpoint(app_on, tiny_checkpoint: Path, tmp_path: Path) 
     async def script(pilot) -> None:
         await generate(pilot)
         app.action_open_checkpoint()
-        await wait_for(pilot, lambda: isinstance(app.screen, CheckpointScreen) and app.screen.query("#path"),
-                       "the picker")
+        await checkpoint_dialog(pilot, "#path", "the picker")
         app.screen.query_one("#path").value = str(tmp_path / "nope.pt")
         await pilot.press("enter")
         assert "does not exist" in str(app.screen.query_one("#path-error").render())
@@ -304,8 +309,6 @@ def test_open_another_checkpoint(app_on, tiny_checkpoint: Path, tmp_path: Path) 
 def test_a_second_bad_path_replaces_the_error_the_dialog_opened_with(tmp_path: Path, tiny_checkpoint: Path) -> None:
     """The dialog opened on one file's error; another bad path typed in it is the only
     error shown (the first stayed on top, contradicting the line under the box)."""
-    import os
-
     poem = tmp_path / "poem.txt"
     poem.write_text("The lantern swings above the quay.\n")
     fifo = tmp_path / "pipe"
@@ -313,8 +316,7 @@ def test_a_second_bad_path_replaces_the_error_the_dialog_opened_with(tmp_path: P
     app = CharLSTMApp(poem, explicit=True)
 
     async def script(pilot) -> None:
-        await wait_for(pilot, lambda: isinstance(app.screen, CheckpointScreen) and app.screen.query("#dialog-error"),
-                       "the error dialog")
+        await checkpoint_dialog(pilot, "#dialog-error", "the error dialog")
         dialog = app.screen
         assert str(poem) in str(dialog.query_one("#dialog-error").render())
         dialog.query_one("#path").value = str(fifo)
@@ -339,8 +341,7 @@ def test_a_path_typed_in_a_burst_after_ctrl_u_is_kept(tmp_path: Path, tiny_check
 
     async def script(pilot) -> None:
         app.action_open_checkpoint()
-        await wait_for(pilot, lambda: isinstance(app.screen, CheckpointScreen) and app.screen.query("#path"),
-                       "the picker")
+        await checkpoint_dialog(pilot, "#path", "the picker")
         field = app.screen.query_one("#path")
         field.focus()
         await pilot.pause()
@@ -360,8 +361,7 @@ def test_a_corrupt_checkpoint_opened_while_a_model_runs_is_named_in_the_dialog(t
 
     async def script(pilot) -> None:
         app.open_checkpoint(bad)
-        await wait_for(pilot, lambda: isinstance(app.screen, CheckpointScreen) and app.screen.query("#dialog-error"),
-                       "the error dialog")
+        await checkpoint_dialog(pilot, "#dialog-error", "the error dialog")
         assert str(bad) in str(app.screen.query_one("#dialog-error").render())
         assert app.screen.query_one("#path").value == str(bad)
         assert app.main.model is not None and app.main.model.info.path == tiny_checkpoint  # still in use
@@ -378,8 +378,7 @@ def test_bad_checkpoint_opens_the_error_screen_then_a_good_one_loads(kind: str, 
     app = CharLSTMApp(bad, explicit=kind != "bundled")
 
     async def script(pilot) -> None:
-        await wait_for(pilot, lambda: isinstance(app.screen, CheckpointScreen) and app.screen.query("#path"),
-                       "the error screen")
+        await checkpoint_dialog(pilot, "#path", "the error screen")
         error = str(app.screen.query_one("#dialog-error").render())
         want = {"missing": "does not exist", "corrupt": "corrupt", "bundled": "bundled model is not installed"}[kind]
         assert want in error and str(bad) in error
@@ -401,8 +400,7 @@ def test_escape_closes_the_error_screen_and_the_app_stays(tmp_path: Path, tiny_c
     app = CharLSTMApp(tmp_path / "missing.pt", explicit=True)
 
     async def script(pilot) -> None:
-        await wait_for(pilot, lambda: isinstance(app.screen, CheckpointScreen) and app.screen.query("#path"),
-                       "the error screen")
+        await checkpoint_dialog(pilot, "#path", "the error screen")
         dialog = app.screen
         assert [str(b.label) for b in dialog.query(Button)] == ["Open", "Use the bundled model", "Quit", "Cancel"]
         assert "missing.pt does not exist" in str(dialog.query_one("#dialog-error").render())
@@ -413,20 +411,17 @@ def test_escape_closes_the_error_screen_and_the_app_stays(tmp_path: Path, tiny_c
         assert app.main.status.run_text.startswith("no model · ")  # not "ready", nor a word of its own
         await type_text(pilot, "KING:")
         await pilot.press("enter")  # nothing to generate with: the dialog comes back
-        await wait_for(pilot, lambda: isinstance(app.screen, CheckpointScreen) and app.screen.query("#bundled"),
-                       "the dialog again")
+        await checkpoint_dialog(pilot, "#bundled", "the dialog again")
         app.screen.query_one("#bundled", Button).press()
         await loaded(pilot)
         assert app.screen is app.main and app.main.model.info.path == tiny_checkpoint
         app.action_open_checkpoint()  # with a model loaded: no Quit, Esc closes
-        await wait_for(pilot, lambda: isinstance(app.screen, CheckpointScreen) and app.screen.query("#path"),
-                       "the picker")
+        await checkpoint_dialog(pilot, "#path", "the picker")
         assert not app.screen.query("#quit")
         await pilot.press("escape")
         assert app.screen is app.main and app.is_running
         app.open_checkpoint(tmp_path / "other-missing.pt")  # a failed load keeps the model: still ready
-        await wait_for(pilot, lambda: isinstance(app.screen, CheckpointScreen) and app.screen.query("#path"),
-                       "the error again")
+        await checkpoint_dialog(pilot, "#path", "the error again")
         app.screen.query_one("#path", Input).value = ""
         await pilot.click("#open")  # no path: say what to do, both ways
         assert str(app.screen.query_one("#path-error").render()) == "type a path (→ completes it), or pick a file below"
@@ -440,8 +435,7 @@ def test_quit_on_the_error_screen_quits(tmp_path: Path) -> None:
     app = CharLSTMApp(tmp_path / "missing.pt", explicit=True)
 
     async def script(pilot) -> None:
-        await wait_for(pilot, lambda: isinstance(app.screen, CheckpointScreen) and app.screen.query("#quit"),
-                       "the error screen")
+        await checkpoint_dialog(pilot, "#quit", "the error screen")
         app.screen.query_one("#quit", Button).press()
         await wait_for(pilot, lambda: not app.is_running, "the app to exit")
 
@@ -464,8 +458,7 @@ def test_a_path_that_is_no_file_is_said_before_any_load(kind: str, tmp_path: Pat
     app = CharLSTMApp(path, explicit=True)
 
     async def script(pilot) -> None:
-        await wait_for(pilot, lambda: isinstance(app.screen, CheckpointScreen) and app.screen.query("#path"),
-                       "the error screen")
+        await checkpoint_dialog(pilot, "#path", "the error screen")
         error = str(app.screen.query_one("#dialog-error").render())
         assert error == {"folder": f"{path} is a folder, not a checkpoint file",
                          "fifo": f"{path} is a named pipe (FIFO), not a checkpoint file"}[kind]
@@ -487,8 +480,7 @@ def test_the_error_dialog_shows_its_message_and_every_button_on_a_small_terminal
     app = CharLSTMApp(bad, explicit=True)
 
     async def script(pilot) -> None:
-        await wait_for(pilot, lambda: isinstance(app.screen, CheckpointScreen) and app.screen.query("#quit"),
-                       "the error screen")
+        await checkpoint_dialog(pilot, "#quit", "the error screen")
         await pilot.pause()
         dialog = app.screen
         screen = "\n".join(screen_lines(app))
@@ -502,8 +494,7 @@ def test_the_error_dialog_shows_its_message_and_every_button_on_a_small_terminal
         await pilot.click("#cancel")
         assert app.screen is app.main and app.is_running
         app.action_open_checkpoint()  # the picker, now with the bundled model's button: click that
-        await wait_for(pilot, lambda: isinstance(app.screen, CheckpointScreen) and app.screen.query("#bundled"),
-                       "the picker")
+        await checkpoint_dialog(pilot, "#bundled", "the picker")
         await pilot.pause()
         await pilot.click("#bundled")
         await loaded(pilot)
@@ -542,8 +533,7 @@ def test_a_resize_from_wide_to_30x8_under_the_error_dialog_keeps_the_app_running
     app = CharLSTMApp(bad, explicit=True)
 
     async def script(pilot) -> None:
-        await wait_for(pilot, lambda: isinstance(app.screen, CheckpointScreen) and app.screen.query("#quit"),
-                       "the error screen")
+        await checkpoint_dialog(pilot, "#quit", "the error screen")
         for size in ((160, 45), (30, 8), (80, 24)):
             await pilot.resize_terminal(*size)
             await pilot.pause(0.2)
