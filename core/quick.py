@@ -43,6 +43,7 @@ PROBE_SHARE = 0.05  # the most of the budget the probe may take; it stops at the
 LARGE_TEXT = 200_000  # from here on, the machine's speed, not the text, limits the model
 LARGE_TEXT_DECAY = 0.1  # AdamW's weight decay there; small texts keep QUICK's (see the docstring)
 SHORT_TEXT = 2_000  # below this a model learns little more than the text's letters: say so
+SHORT_TEXT_ADVICE = "a few pages or more make one worth sampling"
 
 
 def quick_sizes(n_chars: int) -> dict[str, float | int]:
@@ -134,8 +135,7 @@ def _sentence(config: TrainConfig, n_chars: int) -> str:
     limit = f", {config.time_limit:.3g} min" if config.time_limit else ""
     drop = f", weight drop {config.weight_drop:g}" if config.weight_drop else ""
     steps = f", at most {config.max_iters:,} steps" if config.max_iters < QUICK.max_iters else ""
-    short = "; a text this short teaches a model little: a few pages or more make one worth sampling" \
-        if n_chars < SHORT_TEXT else ""
+    short = f"; a text this short teaches a model little: {SHORT_TEXT_ADVICE}" if n_chars < SHORT_TEXT else ""
     return (f"quick preset for {n_chars:,} chars: {config.n_layers}x{config.n_embd} LSTM, "
             f"batch {config.batch_size} x block {config.block_size}, dropout {config.dropout:g}{drop}{limit}{steps}"
             f"{short}")

@@ -436,10 +436,10 @@ class TrainScreen(Screen):
         if plan.problem:
             self._say(plan.problem, "error")
         else:
-            from core.quick import SHORT_TEXT
+            from core.quick import SHORT_TEXT, SHORT_TEXT_ADVICE
 
-            short = (f" At {len(info.text):,} characters it will teach a model little: a few pages or more"
-                     " make one worth sampling." if len(info.text) < SHORT_TEXT else "")
+            short = (f" At {len(info.text):,} characters it will teach a model little: {SHORT_TEXT_ADVICE}."
+                     if len(info.text) < SHORT_TEXT else "")
             self._say(f"Ready: {info.path.name} with the {self.preset} preset. F5 twice (or Start) to begin.{short}")
 
     # -- running ------------------------------------------------------------------------------------
