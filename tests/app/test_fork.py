@@ -28,6 +28,19 @@ def core_fork(checkpoint, sp: int, first: int | None, seed: int) -> str:
     return "".join(ckpt.vocab.chars[i] for i, _ in session.generate(SampleConfig(length=LENGTH, seed=seed)))
 
 
+async def generate_then_inspect(pilot, back: int) -> tuple[str, int]:
+    """Generate after "KING:", open the inspector (F8) and step ``back`` characters left:
+    (the text, the cursor's position)."""
+    await type_text(pilot, "KING:")
+    await pilot.press("enter")
+    await finished(pilot)
+    original = pilot.app.main.output.transcript.text()
+    await pilot.press("f8")
+    for _ in range(back):
+        await pilot.press("left")
+    return original, pilot.app.main.output.cursor
+
+
 def test_fork_continues_as_core_and_branches_stay_reachable(app_on, tiny_checkpoint) -> None:
     app = app_on(delay_ms=0, length=LENGTH, seed=SEED)
 
@@ -35,16 +48,8 @@ def test_fork_continues_as_core_and_branches_stay_reachable(app_on, tiny_checkpo
         main = app.main
         view = main.output
         t = view.transcript
-        await type_text(pilot, "KING:")
-        await pilot.press("enter")
-        await finished(pilot)
-        original = t.text()
+        original, pos = await generate_then_inspect(pilot, 30)
         assert original == "KING:" + core_fork(tiny_checkpoint, 5, None, SEED)  # the first run, as core has it
-
-        await pilot.press("f8")
-        for _ in range(30):
-            await pilot.press("left")
-        pos = view.cursor
         await wait_for(pilot, lambda: main.explorer.inspection is not None and main.explorer.inspection[0] == pos, "the inspector")
         top = main.explorer.inspection[1].top
         chars = main.model.vocab.chars
@@ -123,14 +128,7 @@ def test_a_burst_of_resamples_keeps_every_branch_reachable(app_on) -> None:
         main = app.main
         view = main.output
         t = view.transcript
-        await type_text(pilot, "KING:")
-        await pilot.press("enter")
-        await finished(pilot)
-        original = t.text()
-        await pilot.press("f8")
-        for _ in range(10):
-            await pilot.press("left")
-        pos = view.cursor
+        original, pos = await generate_then_inspect(pilot, 10)
         await burst(pilot, "r", 3)
         await finished(pilot)
         fork = main.explorer.branches.forks[pos]
